@@ -1,0 +1,177 @@
+"""The storage seam: what the executor needs from a durable store.
+
+The executor keeps running workflows in memory and hands the store one ``Batch`` per group
+commit; ``commit`` applies the whole batch atomically (all or nothing) and returns only when it is
+durable. Reads serve what is not in memory (finished workflows, logs, search, recovery at start).
+
+Rows are plain tuples so a batch can be written set-based (DuckDB) or with ``executemany``
+(PostgreSQL) without the store knowing the engine's classes. JSON columns hold UTF-8 JSON text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+
+class WorkflowRow(NamedTuple):
+    workflow_id: str
+    workflow_name: str
+    workflow_version: int
+    status: str
+    correlation_id: str | None
+    parent_workflow_id: str | None
+    priority: int
+    create_time: int
+    update_time: int
+    end_time: int
+    snapshot_id: str
+    json: str  # Workflow.state_json(): no tasks, no definition
+
+
+class TaskRow(NamedTuple):
+    task_id: str
+    workflow_id: str
+    seq: int
+    task_type: str
+    ref_name: str
+    status: str
+    retry_count: int
+    domain: str | None
+    scheduled_time: int
+    start_time: int
+    end_time: int
+    update_time: int
+    json: str  # Task.state_json(): no workflowTask
+
+
+class TransitionRow(NamedTuple):
+    """One state change, appended to the history (never updated)."""
+
+    ts: int
+    workflow_id: str
+    task_id: str | None  # None: a workflow-level transition
+    ref_name: str | None
+    task_type: str | None
+    status: str
+    reason: str | None
+
+
+class LogRow(NamedTuple):
+    task_id: str
+    created_time: int
+    log: str
+
+
+class PollDataRow(NamedTuple):
+    queue_name: str
+    domain: str  # "" for no domain
+    worker_id: str | None
+    last_poll_time: int
+
+
+class TaskDefRow(NamedTuple):
+    name: str
+    json: str
+
+
+class WorkflowDefRow(NamedTuple):
+    name: str
+    version: int
+    json: str
+
+
+@dataclass
+class Batch:
+    """Everything one group commit writes. Keys are unique within each upsert list."""
+
+    workflows: list[WorkflowRow] = field(default_factory=list)
+    tasks: list[TaskRow] = field(default_factory=list)
+    snapshots: list[tuple[str, str]] = field(default_factory=list)  # (snapshot_id, definition JSON); insert if absent
+    transitions: list[TransitionRow] = field(default_factory=list)
+    logs: list[LogRow] = field(default_factory=list)
+    poll_data: list[PollDataRow] = field(default_factory=list)
+    task_defs: list[TaskDefRow] = field(default_factory=list)
+    task_def_deletes: list[str] = field(default_factory=list)
+    workflow_defs: list[WorkflowDefRow] = field(default_factory=list)
+    workflow_def_deletes: list[tuple[str, int]] = field(default_factory=list)
+    workflow_deletes: list[str] = field(default_factory=list)  # workflow ids: their tasks and logs go too
+
+    def __len__(self) -> int:
+        return (
+            len(self.workflows)
+            + len(self.tasks)
+            + len(self.snapshots)
+            + len(self.transitions)
+            + len(self.logs)
+            + len(self.poll_data)
+            + len(self.task_defs)
+            + len(self.task_def_deletes)
+            + len(self.workflow_defs)
+            + len(self.workflow_def_deletes)
+            + len(self.workflow_deletes)
+        )
+
+
+class StoredWorkflow(NamedTuple):
+    json: str
+    snapshot_id: str
+
+
+class SearchQuery(NamedTuple):
+    """A parsed workflow search (conductor-oss SQL-index semantics: clauses joined by AND)."""
+
+    clauses: list[tuple[str, str, Any]]  # (field, op, value); op in '=', '>', '<', 'IN', 'LIKE'
+    free_text: str | None  # None or '*' = everything
+    sort: list[tuple[str, bool]]  # (field, ascending)
+    start: int
+    size: int
+
+
+class Store(Protocol):
+    """What the engine needs from durable storage.
+
+    ``commit`` is called from one writer thread at a time; read methods may be called from other
+    threads concurrently and must see only committed data.
+    """
+
+    def commit(self, batch: Batch) -> None: ...
+
+    def load_task_defs(self) -> list[str]: ...
+
+    def load_workflow_defs(self) -> list[str]: ...
+
+    def load_poll_data(self) -> list[PollDataRow]: ...
+
+    def load_snapshot(self, snapshot_id: str) -> str | None: ...
+
+    def load_running(self, chunk: int = 10_000) -> Iterator[tuple[StoredWorkflow, list[str]]]:
+        """Every RUNNING/PAUSED workflow with its task JSONs ordered by seq, streamed in chunks."""
+        ...
+
+    def get_workflow(self, workflow_id: str) -> StoredWorkflow | None: ...
+
+    def get_tasks(self, workflow_id: str) -> list[str]: ...
+
+    def get_task(self, task_id: str) -> str | None: ...
+
+    def get_task_logs(self, task_id: str) -> list[LogRow]: ...
+
+    def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]: ...
+
+    def workflow_ids(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        statuses: tuple[str, ...] | None = None,
+        correlation_id: str | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> list[str]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
