@@ -1,0 +1,219 @@
+"""Benchmark DuckDBStore.commit (and load_running at scale).
+
+    python bench/store_commit.py                       # commit figures, durable and no-fsync
+    python bench/store_commit.py --upsert replace      # same with INSERT OR REPLACE upserts (comparison)
+    python bench/store_commit.py --no-index            # same without the cl_tasks(workflow_id) index
+    python bench/store_commit.py --running 1000000     # build N running workflows (1 task each), time load_running
+
+Each commit of size n holds n workflow upserts (random existing workflows), n task upserts (half complete an
+existing recent task, half schedule a new one) and n transitions, i.e. 3n rows; the store is prefilled
+with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import duckdb  # noqa: E402
+
+import conductor_lab.engine.store.duckdb as dstore  # noqa: E402
+from conductor_lab.engine.store.base import Batch, TaskRow, TransitionRow, WorkflowRow  # noqa: E402
+from conductor_lab.engine.store.duckdb import DuckDBStore  # noqa: E402
+
+PAD = os.urandom(60).hex()  # 120 hex chars of payload, so each JSON is ~300 B
+
+
+def wf_row(wid: str, i: int, status: str = "RUNNING", t: int = 0) -> WorkflowRow:
+    js = (
+        f'{{"workflowId":"{wid}","workflowName":"bench_wf","version":1,"status":"{status}",'
+        f'"input":{{"day":"2026-11-27","n":{i},"pad":"{PAD}"}},"updateTime":{t}}}'
+    )
+    return WorkflowRow(
+        wid, "bench_wf", 1, status, f"corr-{i}", None, 0, 1_700_000_000_000 + i, t, 0, "snap-1", js
+    )
+
+
+def task_row(tid: str, wid: str, seq: int, status: str = "SCHEDULED", t: int = 0) -> TaskRow:
+    js = (
+        f'{{"taskId":"{tid}","workflowInstanceId":"{wid}","taskType":"fetch","status":"{status}",'
+        f'"seq":{seq},"inputData":{{"pad":"{PAD}"}},"updateTime":{t}}}'
+    )
+    return TaskRow(tid, wid, seq, "SIMPLE", f"ref_{seq}", status, 0, None, t, t, 0, t, js)
+
+
+def _upsert_replace(t: Any, rows: Sequence[Sequence[Any]]) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """The alternative measured against delete+append: INSERT OR REPLACE from a registered table."""
+    table = t.arrow(rows)
+    view = f"batch_{t.name}"
+
+    def step(con: duckdb.DuckDBPyConnection) -> None:
+        con.register(view, table)
+        try:
+            con.execute(f"INSERT OR REPLACE INTO {t.name} SELECT * FROM {view}")
+        finally:
+            con.unregister(view)
+
+    return step
+
+
+def open_store(path: str, durable: bool, no_index: bool) -> DuckDBStore:
+    s = DuckDBStore(path, durable=durable)
+    if no_index:
+        s._writer.execute("DROP INDEX IF EXISTS cl_tasks_workflow_id")
+    return s
+
+
+def prefill(store: DuckDBStore, n: int) -> tuple[list[str], list[tuple[str, str, int]]]:
+    wids = [str(uuid.uuid4()) for _ in range(n)]
+    tasks = [(str(uuid.uuid4()), w, 1) for w in wids]
+    for s in range(0, n, 20_000):
+        store.commit(
+            Batch(
+                workflows=[wf_row(w, s + k) for k, w in enumerate(wids[s : s + 20_000])],
+                tasks=[task_row(t, w, q) for t, w, q in tasks[s : s + 20_000]],
+            )
+        )
+    store.checkpoint()
+    return wids, tasks
+
+
+def bench_commits(args: argparse.Namespace, durable: bool) -> None:
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        path = os.path.join(d, "bench.duckdb")
+        store = open_store(path, durable, args.no_index)
+        wids, tasks = prefill(store, args.prefill)
+        recent = tasks[-1000:]
+        rng = random.Random(42)
+        clock = 1
+        for n in (1, 10, 100, 1000):
+            commits = max(5, min(200, args.rows // n))
+            times: list[float] = []
+            for _ in range(commits):
+                clock += 1
+                new: list[tuple[str, str, int]] = []
+                trows: list[TaskRow] = []
+                done: set[str] = set()
+                for k in range(n):
+                    if k % 2 == 0 and recent:  # complete a recent task
+                        tid, w, q = recent.pop()
+                        if tid in done:
+                            continue
+                        done.add(tid)
+                        trows.append(task_row(tid, w, q, "COMPLETED", clock))
+                    else:  # schedule a new one
+                        w = wids[(clock * 7919 + k) % len(wids)]
+                        t = (str(uuid.uuid4()), w, 2)
+                        new.append(t)
+                        trows.append(task_row(t[0], w, 2, "SCHEDULED", clock))
+                ws = set(rng.sample(wids, n))  # running workflows are scattered over the table
+                b = Batch(
+                    workflows=[wf_row(w, clock, "RUNNING", clock) for w in ws],
+                    tasks=trows,
+                    transitions=[
+                        TransitionRow(
+                            clock, r.workflow_id, r.task_id, r.ref_name, r.task_type, r.status, None
+                        )
+                        for r in trows
+                    ],
+                )
+                recent.extend(new)
+                t0 = time.perf_counter()
+                store.commit(b)
+                times.append(time.perf_counter() - t0)
+            med = statistics.median(times)
+            p90 = sorted(times)[int(len(times) * 0.9) - 1]
+            rows = 3 * n
+            print(
+                f"durable={durable!s:5} upsert={args.upsert:14} index={not args.no_index!s:5} n={n:5d} "
+                f"commits={commits:4d}  ms/commit median {med * 1e3:7.2f}  p90 {p90 * 1e3:7.2f}  "
+                f"rows/s {rows / med:9,.0f}  (tasks/s {n / med:9,.0f})",
+                flush=True,
+            )
+        st = store.stats()
+        print(f"  file before close: {st['file_size_bytes'] / 1e6:.1f} MB  rows: {st['rows']}")
+        t0 = time.perf_counter()
+        wid = wids[len(wids) // 2]
+        for _ in range(100):
+            store.get_tasks(wid)
+        print(
+            f"  get_tasks at {st['rows']['cl_tasks']:,} tasks: {(time.perf_counter() - t0) * 10:.2f} ms/call"
+        )
+        store.close()
+        print(f"  file after close (checkpointed): {os.path.getsize(path) / 1e6:.1f} MB")
+
+
+def bench_running(args: argparse.Namespace) -> None:
+    path = args.db or os.path.join(args.dir or tempfile.gettempdir(), f"running_{args.running}.duckdb")
+    if not os.path.exists(path):
+        store = DuckDBStore(path, durable=False)
+        t0 = time.perf_counter()
+        step = 50_000
+        for s in range(0, args.running, step):
+            ws, ts = [], []
+            for i in range(s, min(args.running, s + step)):
+                w = str(uuid.uuid4())
+                ws.append(wf_row(w, i))
+                ts.append(task_row(str(uuid.uuid4()), w, 1))
+            store.commit(Batch(workflows=ws, tasks=ts))
+        store.close()
+        print(f"built {args.running:,} running workflows + tasks in {time.perf_counter() - t0:.1f} s")
+    print(f"file {os.path.getsize(path) / 1e6:.0f} MB: {path}")
+    for run in range(args.repeat):
+        t0 = time.perf_counter()
+        store = DuckDBStore(path)
+        t1 = time.perf_counter()
+        n = nt = 0
+        first = 0.0
+        for _wf, tjs in store.load_running(chunk=args.chunk):
+            if n == 0:
+                first = time.perf_counter() - t1
+            n += 1
+            nt += len(tjs)
+        t2 = time.perf_counter()
+        store.close()
+        print(
+            f"run {run}: open {t1 - t0:.2f} s, load_running {n:,} workflows / {nt:,} tasks in {t2 - t1:.2f} s "
+            f"(first workflow after {first:.2f} s; {n / (t2 - t1):,.0f} workflows/s)",
+            flush=True,
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prefill", type=int, default=100_000, help="workflows+tasks already in the store")
+    p.add_argument("--rows", type=int, default=20_000, help="task rows per batch size (caps commits at 200)")
+    p.add_argument("--upsert", choices=["delete+append", "replace"], default="delete+append")
+    p.add_argument("--no-index", action="store_true", help="drop the cl_tasks(workflow_id) index")
+    p.add_argument("--durable", choices=["both", "yes", "no"], default="both")
+    p.add_argument(
+        "--running", type=int, default=0, help="time load_running over N running workflows instead"
+    )
+    p.add_argument("--chunk", type=int, default=10_000)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--db", default=None, help="file for --running (built if absent)")
+    p.add_argument("--dir", default=None, help="directory for temporary files")
+    args = p.parse_args()
+    print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}, pid {os.getpid()}")
+    if args.running:
+        bench_running(args)
+        return
+    if args.upsert == "replace":
+        dstore._upsert = _upsert_replace  # type: ignore[assignment]
+    for durable in {"both": (True, False), "yes": (True,), "no": (False,)}[args.durable]:
+        bench_commits(args, durable)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The Tornado application: conductor-oss's REST paths under ``/api`` mapped to thin handlers.
+
+Order matters: Tornado takes the first route whose pattern matches, so literal segments come
+before ``{param}`` segments at the same position (``/api/metadata/workflow/names`` before
+``/api/metadata/workflow/{name}``, ``/api/tasks/poll/batch/{tasktype}`` before
+``/api/tasks/{workflowId}/{taskRefName}/{status}``), as Spring's "fewest variables wins" rule
+would choose. ``tests/server/test_routes.py`` checks that no route is shadowed by an earlier one.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import tornado.web
+
+from conductor_lab.server import handlers as h
+from conductor_lab.server.base import NotFoundHandler, Route, ServerContext
+from conductor_lab.server.openapi import build_openapi
+
+ROUTES: tuple[Route, ...] = (
+    # health, version, docs
+    Route("/health", h.HealthHandler),
+    Route("/api/health", h.HealthHandler),
+    Route("/api/version", h.VersionHandler),
+    Route("/api/token", h.TokenHandler),
+    Route("/api-docs", h.OpenApiHandler),
+    Route("/api/openapi.json", h.OpenApiHandler),
+    # metadata
+    Route("/api/metadata/taskdefs", h.TaskDefsHandler),
+    Route("/api/metadata/taskdefs/{tasktype}", h.TaskDefHandler),
+    Route("/api/metadata/workflow", h.WorkflowDefsHandler),
+    Route("/api/metadata/workflow/validate", h.ValidateWorkflowDefHandler),
+    Route("/api/metadata/workflow/names", h.WorkflowNamesHandler),
+    Route("/api/metadata/workflow/names-and-versions", h.WorkflowNamesAndVersionsHandler),
+    Route("/api/metadata/workflow/latest-versions", h.LatestWorkflowDefsHandler),
+    Route("/api/metadata/workflow/{name}/versions", h.WorkflowDefVersionsHandler),
+    Route("/api/metadata/workflow/{name}/{version:int}", h.WorkflowDefVersionHandler),
+    Route("/api/metadata/workflow/{name}", h.WorkflowDefHandler),
+    # workflows
+    Route("/api/workflow", h.StartWorkflowHandler),
+    Route("/api/workflow/search", h.WorkflowSearchHandler),
+    Route("/api/workflow/running/{name}", h.RunningWorkflowsHandler),
+    Route("/api/workflow/decide/{workflowId}", h.DecideHandler),
+    Route("/api/workflow/{name}/correlated/{correlationId}", h.CorrelatedHandler),
+    Route("/api/workflow/{name}/correlated", h.CorrelatedBatchHandler),
+    Route("/api/workflow/{workflowId}/status", h.WorkflowStatusHandler),
+    Route("/api/workflow/{workflowId}/tasks", h.WorkflowTasksHandler),
+    Route("/api/workflow/{workflowId}/remove", h.RemoveWorkflowHandler),
+    Route("/api/workflow/{workflowId}", h.WorkflowHandler),
+    # tasks
+    Route("/api/tasks", h.TasksHandler),
+    Route("/api/tasks/update-v2", h.UpdateTaskV2Handler),
+    Route("/api/tasks/poll/batch/{tasktype}", h.BatchPollHandler),
+    Route("/api/tasks/poll/{tasktype}", h.PollHandler),
+    Route("/api/tasks/queue/size", h.QueueSizeHandler),
+    Route("/api/tasks/queue/sizes", h.QueueSizesHandler),
+    Route("/api/tasks/queue/all", h.QueueAllHandler),
+    Route("/api/tasks/queue/polldata/all", h.AllPollDataHandler),
+    Route("/api/tasks/queue/polldata", h.PollDataHandler),
+    Route("/api/tasks/{taskId}/log", h.TaskLogHandler),
+    Route("/api/tasks/{workflowId}/{taskRefName}/{status}", h.UpdateTaskByRefHandler),
+    Route("/api/tasks/{taskId}", h.TaskHandler),
+)
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+def server_version() -> str:
+    import conductor_lab
+
+    return str(getattr(conductor_lab, "__version__", None) or "0.1.0")
+
+
+def make_app(
+    executor: Any,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    instance: str | None = None,
+    token: str | None = None,
+    routes: tuple[Route, ...] = ROUTES,
+) -> tornado.web.Application:
+    """The application serving ``executor`` (see ``conductor_lab.engine.executor.Executor``).
+
+    ``token``: when set, every ``/api`` request must carry ``Authorization: Bearer <token>`` (or
+    ``X-Authorization: <token>``); ``/health`` stays open.
+    """
+    version = server_version()
+    ctx = ServerContext(
+        executor=executor,
+        instance=instance if instance is not None else socket.gethostname(),
+        version=version,
+        max_body_bytes=max_body_bytes,
+        token=token or None,
+        openapi=build_openapi(routes, version),
+    )
+    rules = [(r.pattern, r.handler, {"ctx": ctx, "route": r}) for r in routes]
+    return tornado.web.Application(
+        rules,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx},
+        conductor_ctx=ctx,
+    )

@@ -1,0 +1,598 @@
+"""Thin handlers, one class per resource path: parse, call the executor, serialise.
+
+Paths, parameters, content types and status codes follow conductor-oss (contract section 2); the
+route table is in :mod:`conductor_lab.server.app`. No engine logic lives here: the only checks are
+the ones conductor-oss makes while binding a request (types, ranges of query parameters).
+"""
+
+from __future__ import annotations
+
+from conductor_lab.errors import InvalidInput, MalformedBody, NotFound, validation_error
+from conductor_lab.server.base import (
+    NO_CONTENT,
+    BaseHandler,
+    Body,
+    Param,
+    Unauthorized,
+    api,
+    ok_json,
+    ok_text,
+)
+
+MAX_POLL_TIMEOUT_MS = 5000
+MAX_SEARCH_SIZE = 5000
+RESULT_STATUSES = ("IN_PROGRESS", "FAILED", "FAILED_WITH_TERMINAL_ERROR", "COMPLETED", "CANCELED")
+
+_WORKER_ID = Param("workerid", doc="id of the polling worker")
+_DOMAIN = Param("domain", doc="task domain")
+
+
+# ------------------------------------------------------------------------------------------------
+# Metadata: /api/metadata
+
+
+class TaskDefsHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("All task definitions", returns=[ok_json("TaskDef[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.get_task_defs())
+
+    @api("Create or overwrite task definitions", body=Body("array", "TaskDef"))
+    async def post(self) -> None:
+        await self.executor.register_task_defs(self.body())
+        self.reply_empty()
+
+    @api("Update a task definition (404 when it does not exist)", body=Body("object", "TaskDef"))
+    async def put(self) -> None:
+        await self.executor.update_task_def(self.body())
+        self.reply_empty()
+
+
+class TaskDefHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("One task definition", returns=[ok_json("TaskDef")])
+    def get(self, tasktype: str) -> None:
+        self.reply_json(self.executor.get_task_def(tasktype))
+
+    @api("Delete a task definition")
+    async def delete(self, tasktype: str) -> None:
+        await self.executor.delete_task_def(tasktype)
+        self.reply_empty()
+
+
+class WorkflowDefsHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("All versions of all workflow definitions", returns=[ok_json("WorkflowDef[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.get_workflow_defs())
+
+    @api(
+        "Create a workflow definition (409 when name+version exists, unless overwrite)",
+        query=[Param("overwrite", "bool", False, doc="replace an existing name+version")],
+        body=Body("object", "WorkflowDef"),
+    )
+    async def post(self) -> None:
+        await self.executor.register_workflow_def(self.body(), overwrite=self.q["overwrite"])
+        self.reply_empty()
+
+    @api(
+        "Create or update workflow definitions",
+        body=Body("array", "WorkflowDef"),
+        returns=[ok_json("BulkResponse")],
+    )
+    async def put(self) -> None:
+        self.reply_json(await self.executor.update_workflow_defs(self.body()))
+
+
+class ValidateWorkflowDefHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Validate a workflow definition without storing it", body=Body("object", "WorkflowDef"))
+    def post(self) -> None:
+        self.executor.validate_workflow_def(self.body())
+        self.reply_empty()
+
+
+class WorkflowNamesHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Distinct workflow definition names", returns=[ok_json("string[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.get_workflow_names())
+
+
+class WorkflowNamesAndVersionsHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Workflow definition summaries by name", returns=[ok_json("map<string, WorkflowDefSummary[]>")])
+    def get(self) -> None:
+        self.reply_json(self.executor.get_workflow_names_and_versions())
+
+
+class LatestWorkflowDefsHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Latest version of each workflow definition", returns=[ok_json("WorkflowDef[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.get_latest_workflow_defs())
+
+
+class WorkflowDefVersionsHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Versions of one workflow definition", returns=[ok_json("WorkflowDefSummary[]")])
+    def get(self, name: str) -> None:
+        self.reply_json(self.executor.get_workflow_versions(name))
+
+
+class WorkflowDefHandler(BaseHandler):
+    tag = "metadata"
+
+    @api(
+        "One workflow definition (latest version unless given)",
+        query=[Param("version", "int", doc="definition version; latest when absent")],
+        returns=[ok_json("WorkflowDef")],
+    )
+    def get(self, name: str) -> None:
+        self.reply_json(self.executor.get_workflow_def(name, self.q["version"]))
+
+
+class WorkflowDefVersionHandler(BaseHandler):
+    tag = "metadata"
+
+    @api("Delete one version of a workflow definition")
+    async def delete(self, name: str, version: int) -> None:
+        await self.executor.delete_workflow_def(name, version)
+        self.reply_empty()
+
+
+# ------------------------------------------------------------------------------------------------
+# Workflows: /api/workflow
+
+
+def _priority(value: int) -> int:
+    if not 0 <= value <= 99:
+        bound = "maximum 99" if value > 99 else "minimum 0"
+        raise validation_error("startWorkflow.priority", f"priority: {value} should be {bound}", value)
+    return value
+
+
+class StartWorkflowHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Start a workflow from a StartWorkflowRequest (inline workflowDef allowed)",
+        body=Body("object", "StartWorkflowRequest"),
+        returns=[ok_text("the new workflow id")],
+    )
+    async def post(self) -> None:
+        self.reply_text(await self.executor.start_workflow(self.body()))
+
+
+class WorkflowHandler(BaseHandler):
+    """``/api/workflow/{workflowId}``; for POST the segment is a workflow *name* (start by name)."""
+
+    tag = "workflow"
+
+    @api(
+        "Start a workflow by name; the path segment is the workflow name, the body its input",
+        query=[
+            Param("version", "int", doc="definition version; latest when absent"),
+            Param("correlationId"),
+            Param("priority", "int", 0, doc="0..99"),
+        ],
+        body=Body("any", "map", "workflow input (a JSON object)"),
+        returns=[ok_text("the new workflow id")],
+    )
+    async def post(self, workflow_id: str) -> None:
+        name, workflow_input = workflow_id, self.body()
+        if workflow_input is not None and not isinstance(workflow_input, dict):
+            raise MalformedBody(
+                "JSON parse error: Cannot deserialize value of type `Map` (expected a JSON object)"
+            )
+        workflow_id = await self.executor.start_workflow_by_name(
+            name,
+            workflow_input,
+            version=self.q["version"],
+            correlation_id=self.q["correlationId"],
+            priority=_priority(self.q["priority"]),
+        )
+        self.reply_text(workflow_id)
+
+    @api(
+        "One workflow execution",
+        query=[Param("includeTasks", "bool", True)],
+        returns=[ok_json("Workflow")],
+    )
+    async def get(self, workflow_id: str) -> None:
+        self.reply_json(await self.executor.get_workflow(workflow_id, include_tasks=self.q["includeTasks"]))
+
+    @api("Terminate a workflow", query=[Param("reason", doc="reason for termination")])
+    async def delete(self, workflow_id: str) -> None:
+        await self.executor.terminate_workflow(workflow_id, self.q["reason"])
+        self.reply_empty()
+
+
+class WorkflowStatusHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "A small status object for one workflow",
+        query=[Param("includeOutput", "bool", False), Param("includeVariables", "bool", False)],
+        returns=[ok_json("WorkflowStatus")],
+    )
+    async def get(self, workflow_id: str) -> None:
+        status = await self.executor.get_workflow_status(
+            workflow_id, include_output=self.q["includeOutput"], include_variables=self.q["includeVariables"]
+        )
+        self.reply_json(status)
+
+
+class WorkflowTasksHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "A page of a workflow's tasks (ordered by seq)",
+        query=[
+            Param("start", "int", 0),
+            Param("count", "int", 15),
+            Param("status", "str[]", doc="task statuses to keep (repeatable, case-insensitive)"),
+        ],
+        returns=[ok_json("SearchResult<Task>")],
+    )
+    async def get(self, workflow_id: str) -> None:
+        page = await self.executor.get_workflow_tasks(
+            workflow_id,
+            start=self.q["start"],
+            count=self.q["count"],
+            statuses=[s.upper() for s in self.q["status"]],
+        )
+        self.reply_json(page)
+
+
+class RemoveWorkflowHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Remove a workflow (archiving requires a terminal workflow: 400 otherwise)",
+        query=[Param("archiveWorkflow", "bool", True)],
+    )
+    async def delete(self, workflow_id: str) -> None:
+        await self.executor.remove_workflow(workflow_id, archive=self.q["archiveWorkflow"])
+        self.reply_empty()
+
+
+class DecideHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Run one decider pass now")
+    async def put(self, workflow_id: str) -> None:
+        await self.executor.decide(workflow_id)
+        self.reply_empty()
+
+
+class CorrelatedHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Executions of a workflow type with a correlation id",
+        query=[Param("includeClosed", "bool", False), Param("includeTasks", "bool", False)],
+        returns=[ok_json("Workflow[]")],
+    )
+    async def get(self, name: str, correlation_id: str) -> None:
+        found = await self.executor.get_correlated(
+            name, correlation_id, include_closed=self.q["includeClosed"], include_tasks=self.q["includeTasks"]
+        )
+        self.reply_json(found)
+
+
+class CorrelatedBatchHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Executions of a workflow type for several correlation ids",
+        query=[Param("includeClosed", "bool", False), Param("includeTasks", "bool", False)],
+        body=Body("array", "string", "correlation ids"),
+        returns=[ok_json("map<string, Workflow[]>")],
+    )
+    async def post(self, name: str) -> None:
+        ids = self.body()
+        if not all(isinstance(i, str) for i in ids):
+            raise MalformedBody(
+                "JSON parse error: Cannot deserialize value of type `List<String>` from non-string items"
+            )
+        found = await self.executor.get_correlated_batch(
+            name, ids, include_closed=self.q["includeClosed"], include_tasks=self.q["includeTasks"]
+        )
+        self.reply_json(found)
+
+
+class RunningWorkflowsHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Ids of RUNNING workflows of one version (or of any status created in [startTime, endTime])",
+        query=[
+            Param("version", "int", 1, doc="defaults to 1, not to the latest version"),
+            Param("startTime", "long"),
+            Param("endTime", "long"),
+        ],
+        returns=[ok_json("string[]")],
+    )
+    async def get(self, name: str) -> None:
+        ids = await self.executor.running_workflow_ids(
+            name, version=self.q["version"], start_time=self.q["startTime"], end_time=self.q["endTime"]
+        )
+        self.reply_json(ids)
+
+
+class WorkflowSearchHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Search workflows (SearchResult<WorkflowSummary>)",
+        query=[
+            Param("start", "int", 0),
+            Param("size", "int", 100, doc="at most 5000"),
+            Param("sort", doc="field[:ASC|DESC], several separated by '|'"),
+            Param("freeText", default="*"),
+            Param("query", doc="e.g. workflowType = 'x' AND status IN (FAILED,TIMED_OUT)"),
+        ],
+        returns=[ok_json("SearchResult<WorkflowSummary>")],
+    )
+    async def get(self) -> None:
+        if self.q["size"] > MAX_SEARCH_SIZE:
+            raise InvalidInput(f"Cannot return more than {MAX_SEARCH_SIZE} workflows. Please use pagination.")
+        result = await self.executor.search_workflows(
+            start=self.q["start"],
+            size=self.q["size"],
+            sort=self.q["sort"],
+            free_text=self.q["freeText"],
+            query=self.q["query"],
+        )
+        self.reply_json(result)
+
+
+# ------------------------------------------------------------------------------------------------
+# Tasks: /api/tasks
+
+
+class BatchPollHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Long-poll up to `count` tasks for up to `timeout` ms (200 [] when none)",
+        query=[
+            _WORKER_ID,
+            _DOMAIN,
+            Param("count", "int", 1),
+            Param("timeout", "int", 100, doc="milliseconds, at most 5000"),
+        ],
+        returns=[ok_json("Task[]")],
+    )
+    async def get(self, tasktype: str) -> None:
+        if self.q["timeout"] > MAX_POLL_TIMEOUT_MS:
+            raise InvalidInput("Long Poll Timeout value cannot be more than 5 seconds")
+        tasks = await self.executor.poll(
+            tasktype,
+            worker_id=self.q["workerid"],
+            domain=self.q["domain"],
+            count=self.q["count"],
+            timeout_ms=self.q["timeout"],
+        )
+        self.reply_json(tasks)
+
+
+class PollHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Poll one task (waits up to 100 ms; 204 when none)",
+        query=[_WORKER_ID, _DOMAIN],
+        returns=[ok_json("Task"), NO_CONTENT],
+    )
+    async def get(self, tasktype: str) -> None:
+        tasks = await self.executor.poll(
+            tasktype, worker_id=self.q["workerid"], domain=self.q["domain"], count=1, timeout_ms=100
+        )
+        if tasks:
+            self.reply_json(tasks[0])
+        else:
+            self.reply_no_content()
+
+
+class TasksHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Update a task with a TaskResult", body=Body("object", "TaskResult"), returns=[ok_text("the task id")]
+    )
+    async def post(self) -> None:
+        self.reply_text(await self.executor.update_task(self.body()))
+
+
+class UpdateTaskV2Handler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Update a task; returns the next task of the same type for the worker, or 204",
+        body=Body("object", "TaskResult"),
+        returns=[ok_json("Task"), NO_CONTENT],
+    )
+    async def post(self) -> None:
+        result = self.body()
+        for field, what in (("workflowInstanceId", "Workflow Id"), ("taskId", "Task ID")):
+            if not result.get(field):  # controller-level @Valid upstream: 500, not 400 as on POST /api/tasks
+                raise MalformedBody(f"Validation failed for argument [0]: {what} cannot be null or empty")
+        task = await self.executor.update_task_v2(result)
+        if task:
+            self.reply_json(task)
+        else:
+            self.reply_no_content()
+
+
+class UpdateTaskByRefHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Update the pending task with this reference name; output is merged",
+        query=[_WORKER_ID],
+        body=Body("object", "map", "task output"),
+        returns=[ok_text("the task id; empty body when no pending task matched")],
+    )
+    async def post(self, workflow_id: str, task_ref_name: str, status: str) -> None:
+        if status not in RESULT_STATUSES:
+            raise MalformedBody(
+                "Failed to convert value of type 'java.lang.String' to required type 'TaskResult.Status'; "
+                f"No enum constant TaskResult.Status.{status}"
+            )
+        task_id = await self.executor.update_task_by_ref(
+            workflow_id, task_ref_name, status, self.body(), worker_id=self.q["workerid"]
+        )
+        if task_id:
+            self.reply_text(task_id)
+        else:
+            self.reply_empty()
+
+
+class TaskHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("One task", returns=[ok_json("Task")])
+    async def get(self, task_id: str) -> None:
+        self.reply_json(await self.executor.get_task(task_id))
+
+
+class TaskLogHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("Append a log line; the raw body is the line, verbatim", body=Body("text", "string", "the log line"))
+    async def post(self, task_id: str) -> None:
+        await self.executor.add_task_log(task_id, self.body())
+        self.reply_empty()
+
+    @api("A task's log lines (204 when none)", returns=[ok_json("TaskExecLog[]"), NO_CONTENT])
+    async def get(self, task_id: str) -> None:
+        logs = await self.executor.get_task_logs(task_id)
+        if logs:
+            self.reply_json(logs)
+        else:
+            self.reply_no_content()
+
+
+class QueueSizeHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Number of tasks waiting in one queue",
+        query=[
+            Param("taskType", required=True),
+            _DOMAIN,
+            Param("isolationGroupId"),
+            Param("executionNamespace"),
+        ],
+        returns=[ok_json("integer")],
+    )
+    def get(self) -> None:
+        size = self.executor.queue_size(
+            self.q["taskType"],
+            domain=self.q["domain"],
+            isolation_group_id=self.q["isolationGroupId"],
+            execution_namespace=self.q["executionNamespace"],
+        )
+        self.reply_json(size)
+
+
+class QueueSizesHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Sizes of the default (no-domain) queues of several task types (deprecated upstream)",
+        query=[Param("taskType", "str[]", doc="repeatable")],
+        returns=[ok_json("map<string, integer>")],
+    )
+    def get(self) -> None:
+        self.reply_json(self.executor.queue_sizes(self.q["taskType"]))
+
+
+class QueueAllHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("Sizes of every queue, by queue name", returns=[ok_json("map<string, integer>")])
+    def get(self) -> None:
+        self.reply_json(self.executor.queue_all())
+
+
+class PollDataHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Last poll per domain for a task type",
+        query=[Param("taskType", required=True)],
+        returns=[ok_json("PollData[]")],
+    )
+    def get(self) -> None:
+        self.reply_json(self.executor.poll_data(self.q["taskType"]))
+
+
+class AllPollDataHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("Last poll of every queue", returns=[ok_json("PollData[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.all_poll_data())
+
+
+# ------------------------------------------------------------------------------------------------
+# Health, version, token, OpenAPI
+
+
+class HealthHandler(BaseHandler):
+    tag = "health"
+
+    @api("Always healthy while the server answers", returns=[ok_json("HealthCheckStatus")])
+    def get(self) -> None:
+        self.reply_json({"healthResults": [], "healthy": True})
+
+
+class VersionHandler(BaseHandler):
+    tag = "health"
+
+    @api("Server version", returns=[ok_text("the version")])
+    def get(self) -> None:
+        self.reply_text(self.ctx.version)
+
+
+class TokenHandler(BaseHandler):
+    """Open mode (no token configured): 404, so the official SDK stops asking (sdk-contract §3).
+
+    With a token configured, ``{"keyId": any, "keySecret": <token>}`` is exchanged for
+    ``{"token": <token>}``, so the official SDK works with ``CONDUCTOR_AUTH_SECRET=<token>``.
+    """
+
+    tag = "health"
+
+    @api(
+        "Exchange key credentials for a token (404 when the server runs without a token)",
+        body=Body("object", "GenerateTokenRequest"),
+        returns=[ok_json("TokenResponse")],
+    )
+    def post(self) -> None:
+        token = self.ctx.token
+        if token is None:
+            raise NotFound("No static resource api/token.")
+        secret = self.body().get("keySecret")
+        if not isinstance(secret, str) or secret != token:
+            raise Unauthorized("Invalid keySecret")
+        self.reply_json({"token": token})
+
+
+class OpenApiHandler(BaseHandler):
+    tag = "health"
+
+    @api("This server's OpenAPI 3 document", returns=[ok_json("OpenAPI")])
+    def get(self) -> None:
+        self.reply_json(self.ctx.openapi)

@@ -1,0 +1,694 @@
+"""DuckDBStore against real DuckDB files (under tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from conductor_lab.engine.store.base import (
+    Batch,
+    LogRow,
+    PollDataRow,
+    SearchQuery,
+    StoredWorkflow,
+    TaskDefRow,
+    TaskRow,
+    TransitionRow,
+    WorkflowDefRow,
+    WorkflowRow,
+)
+from conductor_lab.engine.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from conductor_lab.errors import InvalidInput
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TABLES = (
+    "cl_workflows",
+    "cl_tasks",
+    "cl_snapshots",
+    "cl_transitions",
+    "cl_task_logs",
+    "cl_poll_data",
+    "cl_task_defs",
+    "cl_workflow_defs",
+)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def wf(
+    wid: str,
+    *,
+    name: str = "wf",
+    version: int = 1,
+    status: str = "RUNNING",
+    corr: str | None = None,
+    parent: str | None = None,
+    create: int = 0,
+    update: int = 0,
+    end: int = 0,
+    snap: str = "snap-1",
+    payload: str = "",
+) -> WorkflowRow:
+    js = f'{{"workflowId":"{wid}","status":"{status}","v":"{payload}"}}'
+    return WorkflowRow(wid, name, version, status, corr, parent, 0, create, update, end, snap, js)
+
+
+def task(tid: str, wid: str, seq: int, *, status: str = "SCHEDULED", payload: str = "", domain: str | None = None) -> TaskRow:
+    js = f'{{"taskId":"{tid}","seq":{seq},"status":"{status}","v":"{payload}"}}'
+    return TaskRow(tid, wid, seq, "SIMPLE", f"ref_{seq}", status, 0, domain, 1, 2, 0, 3, js)
+
+
+def dump(store: DuckDBStore) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: a value to compare before/after."""
+    return {t: sorted(store._query(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+
+def open_store(tmp_path: Path, name: str = "store.duckdb", **kw: Any) -> DuckDBStore:
+    return DuckDBStore(tmp_path / name, **kw)
+
+
+def full_batch() -> Batch:
+    return Batch(
+        workflows=[wf("w1", corr="c1", create=10), wf("w2", status="COMPLETED", create=20, end=25)],
+        tasks=[
+            task("t2", "w1", 2),
+            task("t1", "w1", 1, domain="d1"),
+            task("t3", "w2", 1, status="COMPLETED"),
+        ],
+        snapshots=[("snap-1", '{"name":"wf","version":1}')],
+        transitions=[
+            TransitionRow(1, "w1", None, None, None, "RUNNING", None),
+            TransitionRow(2, "w1", "t1", "ref_1", "SIMPLE", "SCHEDULED", "because"),
+        ],
+        logs=[LogRow("t1", 5, "second"), LogRow("t1", 3, "first"), LogRow("t1", 5, "third")],
+        poll_data=[PollDataRow("q1", "", "worker-a", 100), PollDataRow("q1", "d1", None, 101)],
+        task_defs=[TaskDefRow("b_task", '{"name":"b_task"}'), TaskDefRow("a_task", '{"name":"a_task"}')],
+        workflow_defs=[
+            WorkflowDefRow("wf", 2, '{"name":"wf","version":2}'),
+            WorkflowDefRow("wf", 1, '{"name":"wf","version":1}'),
+            WorkflowDefRow("aa", 1, '{"name":"aa","version":1}'),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------- schema, round trip
+
+
+def test_schema_is_created_once_and_reopens(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.close()
+    s = open_store(tmp_path)  # idempotent
+    assert s._query("SELECT value FROM cl_meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    names = {r[0] for r in s._query("SELECT table_name FROM duckdb_tables()")}
+    assert set(TABLES) | {"cl_meta"} <= names
+    assert s.stats()["rows"] == dict.fromkeys(TABLES, 0)
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        s.get_task("x")
+
+
+def test_memory_store(tmp_path: Path) -> None:
+    s = DuckDBStore(":memory:")
+    s.commit(full_batch())
+    assert s.get_workflow("w1") is not None
+    assert s.stats()["file_size_bytes"] == 0
+    s.close()
+
+
+def test_round_trip_every_list(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    b = full_batch()
+    s.commit(b)
+
+    assert s.load_task_defs() == ['{"name":"a_task"}', '{"name":"b_task"}']
+    assert s.load_workflow_defs() == [
+        '{"name":"aa","version":1}',
+        '{"name":"wf","version":1}',
+        '{"name":"wf","version":2}',
+    ]
+    assert s.load_poll_data() == [PollDataRow("q1", "", "worker-a", 100), PollDataRow("q1", "d1", None, 101)]
+    assert s.load_snapshot("snap-1") == '{"name":"wf","version":1}'
+    assert s.load_snapshot("nope") is None
+    assert s.get_workflow("w1") == StoredWorkflow(b.workflows[0].json, "snap-1")
+    assert s.get_workflow("nope") is None
+    assert s.get_tasks("w1") == [b.tasks[1].json, b.tasks[0].json]  # ordered by seq
+    assert s.get_tasks("nope") == []
+    assert s.get_task("t3") == b.tasks[2].json
+    assert s.get_task("nope") is None
+    assert s.get_task_logs("t1") == [LogRow("t1", 3, "first"), LogRow("t1", 5, "second"), LogRow("t1", 5, "third")]
+    assert s.get_task_logs("nope") == []
+    # every column as written, NULLs included
+    assert s._query("SELECT * FROM cl_workflows ORDER BY workflow_id") == [tuple(r) for r in b.workflows]
+    assert s._query("SELECT * FROM cl_tasks ORDER BY task_id") == sorted(tuple(r) for r in b.tasks)
+    assert s._query("SELECT * FROM cl_transitions ORDER BY ts") == [tuple(r) for r in b.transitions]
+    st = s.stats()
+    assert st["rows"] == {
+        "cl_workflows": 2,
+        "cl_tasks": 3,
+        "cl_snapshots": 1,
+        "cl_transitions": 2,
+        "cl_task_logs": 3,
+        "cl_poll_data": 2,
+        "cl_task_defs": 2,
+        "cl_workflow_defs": 3,
+    }
+    assert st["file_size_bytes"] > 0
+    before = dump(s)
+    s.close()
+
+    s = open_store(tmp_path)  # after a clean close
+    assert dump(s) == before
+    s.close()
+
+
+def test_empty_batch_is_a_no_op(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch())
+    assert s.stats()["rows"] == dict.fromkeys(TABLES, 0)
+    s.close()
+
+
+def test_logs_keep_insertion_order_across_batches(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(logs=[LogRow("t", 7, "a"), LogRow("t", 7, "b")]))
+    s.checkpoint()
+    s.commit(Batch(logs=[LogRow("t", 7, "c"), LogRow("t", 1, "zero"), LogRow("u", 7, "other")]))
+    assert [r.log for r in s.get_task_logs("t")] == ["zero", "a", "b", "c"]
+    s.close()
+
+
+def test_snapshots_are_insert_if_absent(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(snapshots=[("s1", "first")]))
+    s.commit(Batch(snapshots=[("s1", "second"), ("s2", "x"), ("s2", "x")]))
+    assert s.load_snapshot("s1") == "first"
+    assert s.load_snapshot("s2") == "x"
+    assert s.stats()["rows"]["cl_snapshots"] == 2
+    s.close()
+
+
+# ---------------------------------------------------------------------- upserts and deletes
+
+
+def test_upsert_same_task_50_times_across_50_commits(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(workflows=[wf("w")], tasks=[task("t0", "w", 0)]))
+    for i in range(50):
+        if i % 10 == 5:
+            s.checkpoint()  # also update rows that already live in the main file
+        s.commit(
+            Batch(
+                workflows=[wf("w", update=i, payload=f"w{i}")],
+                tasks=[task("t", "w", 1, status="IN_PROGRESS", payload=f"t{i}")],
+                poll_data=[PollDataRow("q", "", f"worker-{i}", i)],
+                task_defs=[TaskDefRow("td", f'{{"i":{i}}}')],
+                workflow_defs=[WorkflowDefRow("wf", 1, f'{{"i":{i}}}')],
+            )
+        )
+        assert s.get_task("t") == task("t", "w", 1, status="IN_PROGRESS", payload=f"t{i}").json
+    expected = {
+        "cl_workflows": 1,
+        "cl_tasks": 2,
+        "cl_poll_data": 1,
+        "cl_task_defs": 1,
+        "cl_workflow_defs": 1,
+    }
+
+    def check(st: DuckDBStore) -> None:
+        rows = st.stats()["rows"]
+        assert {k: rows[k] for k in expected} == expected
+        assert st.get_workflow("w") == StoredWorkflow(wf("w", update=49, payload="w49").json, "snap-1")
+        assert st.get_tasks("w") == [task("t0", "w", 0).json, task("t", "w", 1, status="IN_PROGRESS", payload="t49").json]
+        assert st.load_poll_data() == [PollDataRow("q", "", "worker-49", 49)]
+        assert st.load_task_defs() == ['{"i":49}']
+        assert st.load_workflow_defs() == ['{"i":49}']
+        assert st._query("SELECT update_time FROM cl_workflows") == [(49,)]
+
+    check(s)
+    s.close()
+    s = open_store(tmp_path)
+    check(s)
+    s.close()
+
+
+def test_upsert_many_keys_repeatedly(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    n = 500
+    for rnd in range(8):
+        s.commit(
+            Batch(
+                workflows=[wf(f"w{i}", update=rnd) for i in range(n)],
+                tasks=[task(f"t{i}", f"w{i % 50}", i, payload=str(rnd)) for i in range(n)],
+            )
+        )
+        if rnd == 3:
+            s.checkpoint()
+    assert s.stats()["rows"]["cl_workflows"] == n
+    assert s.stats()["rows"]["cl_tasks"] == n
+    assert s._query("SELECT DISTINCT update_time FROM cl_workflows") == [(7,)]
+    assert len(s.get_tasks("w7")) == n // 50
+    # the primary keys still hold
+    with pytest.raises(duckdb.ConstraintException):
+        s._writer.execute("INSERT INTO cl_tasks SELECT * FROM cl_tasks LIMIT 1")
+    s.close()
+
+
+def test_deletes(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    s.commit(
+        Batch(
+            task_def_deletes=["a_task", "missing"],
+            workflow_def_deletes=[("wf", 1), ("zz", 9)],
+            workflow_deletes=["w1", "missing"],
+        )
+    )
+    assert s.load_task_defs() == ['{"name":"b_task"}']
+    assert s.load_workflow_defs() == ['{"name":"aa","version":1}', '{"name":"wf","version":2}']
+    assert s.get_workflow("w1") is None
+    assert s.get_tasks("w1") == []
+    assert s.get_task_logs("t1") == []
+    assert s.get_workflow("w2") is not None and s.get_task("t3") is not None
+    assert s.stats()["rows"]["cl_transitions"] == 2  # history stays
+    s.close()
+
+
+def test_delete_then_upsert_same_key_in_one_batch(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    s.commit(
+        Batch(
+            task_def_deletes=["a_task"],
+            task_defs=[TaskDefRow("a_task", "new")],
+            workflow_def_deletes=[("wf", 1)],
+            workflow_defs=[WorkflowDefRow("wf", 1, "new-wf")],
+        )
+    )
+    assert s.load_task_defs() == ["new", '{"name":"b_task"}']
+    assert "new-wf" in s.load_workflow_defs()
+    # upsert of a workflow and its tasks, then delete of that workflow, in one batch
+    s.commit(Batch(workflows=[wf("w1", payload="x")], tasks=[task("t9", "w1", 9)], workflow_deletes=["w1"]))
+    assert s.get_workflow("w1") is None and s.get_task("t9") is None and s.get_task("t1") is None
+    # and it can be created again afterwards
+    s.commit(Batch(workflows=[wf("w1", payload="again")], tasks=[task("t1", "w1", 1)]))
+    assert s.get_workflow("w1") == StoredWorkflow(wf("w1", payload="again").json, "snap-1")
+    s.close()
+
+
+# ---------------------------------------------------------------------- atomicity
+
+
+def test_bad_row_type_leaves_store_unchanged(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    before = dump(s)
+    bad = Batch(
+        workflows=[wf("w1", payload="changed"), wf("w9")],
+        tasks=[task("t1", "w1", 1, payload="changed")],
+        poll_data=[PollDataRow("q9", "", "w", "not-an-int")],  # type: ignore[arg-type]
+        workflow_deletes=["w2"],
+    )
+    with pytest.raises((TypeError, ValueError)):  # pyarrow's ArrowInvalid / ArrowTypeError
+        s.commit(bad)
+    assert dump(s) == before
+    s.close()
+
+
+def test_sql_failure_in_a_late_statement_rolls_back(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    before = dump(s)
+    bad = Batch(
+        workflows=[wf("w1", payload="changed"), wf("w9")],
+        tasks=[task("t1", "w1", 1, payload="changed"), task("t9", "w9", 1)],
+        snapshots=[("snap-9", "{}")],
+        transitions=[TransitionRow(9, "w9", None, None, None, "RUNNING", None)],
+        logs=[LogRow("t9", 1, "x")],
+        task_defs=[TaskDefRow("a_task", "changed")],
+        task_def_deletes=["b_task"],
+        # duplicate key inside one upsert list (a contract violation): fails inside the transaction
+        poll_data=[PollDataRow("q9", "", "a", 1), PollDataRow("q9", "", "b", 2)],
+        workflow_deletes=["w2"],
+    )
+    with pytest.raises(duckdb.ConstraintException):
+        s.commit(bad)
+    assert dump(s) == before
+    # the writer connection is usable afterwards
+    s.commit(Batch(workflows=[wf("w9")]))
+    assert s.get_workflow("w9") is not None
+    s.close()
+    s = open_store(tmp_path)
+    after = dump(s)
+    assert after["cl_tasks"] == before["cl_tasks"]
+    assert after["cl_poll_data"] == before["cl_poll_data"]
+    s.close()
+
+
+class _FailLast(DuckDBStore):
+    """Appends a statement that fails after every real one (the last statement of the batch)."""
+
+    def _plan(self, b: Batch) -> list[Any]:
+        steps = super()._plan(b)
+
+        def boom(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')")
+
+        return [*steps, boom]
+
+
+def test_last_statement_failure_leaves_nothing(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    s.close()
+    f = _FailLast(tmp_path / "store.duckdb")
+    before = dump(f)
+    with pytest.raises(duckdb.Error):
+        f.commit(
+            Batch(
+                workflows=[wf("w1", payload="changed")],
+                tasks=[task("t7", "w1", 7)],
+                transitions=[TransitionRow(9, "w1", None, None, None, "X", None)],
+                logs=[LogRow("t1", 9, "x")],
+                poll_data=[PollDataRow("q1", "", "changed", 1)],
+                workflow_defs=[WorkflowDefRow("wf", 3, "{}")],
+                workflow_deletes=["w2"],
+            )
+        )
+    assert dump(f) == before
+    f.close()
+    s = open_store(tmp_path)
+    assert dump(s) == before
+    s.close()
+
+
+# ---------------------------------------------------------------------- crash (kill -9)
+
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from conductor_lab.engine.store.base import Batch, LogRow, PollDataRow, TaskRow, TransitionRow, WorkflowRow
+    from conductor_lab.engine.store.duckdb import DuckDBStore
+
+    path, n, mode, durable = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+    store = DuckDBStore(path, durable=durable)
+
+    def wf(wid, i):
+        return WorkflowRow(wid, "wf", 1, "RUNNING", None, None, 0, i, i, 0, "s", '{"i":%d}' % i)
+
+    def task(tid, wid, i):
+        return TaskRow(tid, wid, 1, "SIMPLE", "r", "SCHEDULED", 0, None, i, i, 0, i, '{"i":%d}' % i)
+
+    def batch(i):
+        return Batch(
+            workflows=[wf(f"w{i}", i), wf("shared", i)],
+            tasks=[task(f"t{i}", f"w{i}", i), task("shared-t", "shared", i)]
+                  + [task(f"t{i}-{k}", f"w{i}", i) for k in range(20)],
+            transitions=[TransitionRow(i, f"w{i}", None, None, None, "RUNNING", None),
+                         TransitionRow(i, f"w{i}", f"t{i}", "r", "SIMPLE", "SCHEDULED", None)],
+            logs=[LogRow(f"t{i}", i, "log")],
+            poll_data=[PollDataRow("q", "", f"worker-{i}", i)],
+        )
+
+    if mode == "during":
+        def killer():
+            time.sleep(float(sys.argv[5]))
+            os.kill(os.getpid(), signal.SIGKILL)
+        threading.Thread(target=killer, daemon=True).start()
+    for i in range(n):
+        store.commit(batch(i))
+        print(f"committed {i}", flush=True)
+    if mode == "after":
+        print("wal", os.path.exists(path + ".wal") and os.path.getsize(path + ".wal") > 0, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "durable", "delay"),
+    [("after", True, 0.0), ("during", True, 1.5), ("during", True, 2.5), ("during", False, 2.0)],
+)
+def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
+    tmp_path: Path, mode: str, durable: bool, delay: float
+) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    path = tmp_path / "crash.duckdb"
+    n = 40 if mode == "after" else 100_000
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(path), str(n), mode, "1" if durable else "0", str(delay)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == -9, proc.stderr
+    lines = proc.stdout.splitlines()
+    committed = [int(x.split()[1]) for x in lines if x.startswith("committed ") and x.split()[1].isdigit()]
+    assert committed == list(range(len(committed)))
+    if mode == "after":
+        assert len(committed) == n
+        assert "wal True" in lines  # the reopen below really replays a WAL
+    else:
+        assert len(committed) >= 1, proc.stderr  # the kill landed while commits were running
+
+    s = DuckDBStore(path)
+    try:
+        present = {r[0] for r in s._query("SELECT workflow_id FROM cl_workflows WHERE workflow_id <> 'shared'")}
+        last = len(committed) - 1
+        # every reported batch is there; at most the one in flight at the kill is there besides
+        assert {f"w{i}" for i in committed} <= present
+        assert present <= {f"w{i}" for i in range(last + 2)}
+        top = max(int(w[1:]) for w in present)
+        for i in range(top + 1):  # each present batch is complete
+            assert s.get_workflow(f"w{i}") == StoredWorkflow('{"i":%d}' % i, "s")
+            assert len(s.get_tasks(f"w{i}")) == 21
+            assert len(s.get_task_logs(f"t{i}")) == 1
+            assert s._query("SELECT count(*) FROM cl_transitions WHERE workflow_id = ?", [f"w{i}"]) == [(2,)]
+        assert s.get_workflow("shared") == StoredWorkflow('{"i":%d}' % top, "s")
+        assert s.get_task("shared-t") == '{"i":%d}' % top
+        assert s.load_poll_data() == [PollDataRow("q", "", f"worker-{top}", top)]
+        rows = s.stats()["rows"]
+        assert rows["cl_workflows"] == top + 2
+        assert rows["cl_tasks"] == 21 * (top + 1) + 1
+        assert rows["cl_transitions"] == 2 * (top + 1)
+        # and the store keeps working after recovery
+        s.commit(Batch(workflows=[WorkflowRow("after", "wf", 1, "RUNNING", None, None, 0, 0, 0, 0, "s", "{}")]))
+        assert s.get_workflow("after") is not None
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------------- load_running
+
+
+def test_load_running_streams_in_order_and_complete(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    statuses = ["RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED", "TIMED_OUT"]
+    wfs = [wf(f"w{i:03d}", status=statuses[i % len(statuses)], snap=f"s{i}") for i in range(120)]
+    tasks: list[TaskRow] = []
+    for i in range(120):
+        for k in range(i % 4):  # 0..3 tasks, written out of seq order
+            tasks.append(task(f"t{i:03d}-{k}", f"w{i:03d}", 3 - k))
+    # written in two batches in scrambled order, with a checkpoint in between
+    s.commit(Batch(workflows=wfs[::2], tasks=tasks[::2]))
+    s.checkpoint()
+    s.commit(Batch(workflows=wfs[1::2], tasks=tasks[1::2]))
+
+    expected = []
+    for i in sorted(range(120), key=lambda i: f"w{i:03d}"):
+        if wfs[i].status in ("RUNNING", "PAUSED"):
+            mine = sorted((t for t in tasks if t.workflow_id == wfs[i].workflow_id), key=lambda t: t.seq)
+            expected.append((StoredWorkflow(wfs[i].json, f"s{i}"), [t.json for t in mine]))
+    assert len(expected) == 40
+    for chunk in (1, 2, 3, 7, 10_000):
+        assert list(s.load_running(chunk=chunk)) == expected
+    # abandoning the iterator early releases its cursor
+    it = s.load_running(chunk=2)
+    next(it)
+    it.close()
+    s.close()
+
+
+def test_load_running_empty(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    assert list(s.load_running()) == []
+    s.close()
+
+
+# ---------------------------------------------------------------------- search
+
+
+@pytest.fixture
+def searchable(tmp_path: Path) -> DuckDBStore:
+    s = open_store(tmp_path)
+    rows = [
+        wf("a1", name="order", version=1, status="COMPLETED", corr="c-1", create=100, update=150, end=150, payload="Alpha"),
+        wf("a2", name="order", version=2, status="RUNNING", corr="c-2", create=200, update=250, payload="beta"),
+        wf("a3", name="order", version=2, status="FAILED", corr="c-1", create=300, update=350, end=350, payload="gamma 50%"),
+        wf("b1", name="billing", version=1, status="RUNNING", parent="a2", create=200, update=210, payload="ALPHA"),
+        wf("b2", name="billing", version=1, status="PAUSED", create=500, update=510, payload="delta"),
+    ]
+    s.commit(Batch(workflows=rows))
+    yield s
+    s.close()
+
+
+def ids(res: tuple[int, list[StoredWorkflow]]) -> tuple[int, list[str]]:
+    import json
+
+    return res[0], [json.loads(w.json)["workflowId"] for w in res[1]]
+
+
+def q(clauses: list[tuple[str, str, Any]] | None = None, free: str | None = None, sort: list[tuple[str, bool]] | None = None, start: int = 0, size: int = 100) -> SearchQuery:
+    return SearchQuery(clauses or [], free, sort or [], start, size)
+
+
+def test_search_clauses(searchable: DuckDBStore) -> None:
+    s = searchable
+    assert ids(s.search_workflows(q())) == (5, ["a1", "a2", "b1", "a3", "b2"])  # create_time, workflow_id
+    assert ids(s.search_workflows(q([("workflowType", "=", "order")]))) == (3, ["a1", "a2", "a3"])
+    assert ids(s.search_workflows(q([("status", "IN", ["RUNNING", "PAUSED"])]))) == (3, ["a2", "b1", "b2"])
+    assert ids(s.search_workflows(q([("status", "IN", [])]))) == (0, [])
+    assert ids(s.search_workflows(q([("correlationId", "=", "c-1")]))) == (2, ["a1", "a3"])
+    assert ids(s.search_workflows(q([("startTime", ">", 200)]))) == (2, ["a3", "b2"])
+    assert ids(s.search_workflows(q([("startTime", "<", "200")]))) == (1, ["a1"])  # numeric strings accepted
+    assert ids(s.search_workflows(q([("endTime", ">", 0)]))) == (2, ["a1", "a3"])
+    assert ids(s.search_workflows(q([("updateTime", "<", 211)]))) == (2, ["a1", "b1"])
+    assert ids(s.search_workflows(q([("version", "=", 2)]))) == (2, ["a2", "a3"])
+    assert ids(s.search_workflows(q([("version", "IN", ["1"])]))) == (3, ["a1", "b1", "b2"])
+    assert ids(s.search_workflows(q([("parentWorkflowId", "=", "a2")]))) == (1, ["b1"])
+    assert ids(s.search_workflows(q([("workflowId", "LIKE", "a%")]))) == (3, ["a1", "a2", "a3"])
+    assert ids(s.search_workflows(q([("workflowId", "IN", ["b2", "a1", "zz"])]))) == (2, ["a1", "b2"])
+    # clauses are ANDed; unknown fields are ignored
+    assert ids(s.search_workflows(q([("workflowType", "=", "order"), ("status", "=", "FAILED"), ("noSuchField", "=", "x")]))) == (1, ["a3"])
+    # values are bound, never spliced into the SQL
+    assert ids(s.search_workflows(q([("workflowId", "=", "x' OR '1'='1")]))) == (0, [])
+    with pytest.raises(InvalidInput):
+        s.search_workflows(q([("startTime", ">", "yesterday")]))
+    with pytest.raises(InvalidInput):
+        s.search_workflows(q([("status", "~", "x")]))
+
+
+def test_search_free_text_sort_and_paging(searchable: DuckDBStore) -> None:
+    s = searchable
+    assert ids(s.search_workflows(q(free="alpha"))) == (2, ["a1", "b1"])  # case-insensitive
+    assert ids(s.search_workflows(q(free="*"))) == (5, ["a1", "a2", "b1", "a3", "b2"])
+    assert ids(s.search_workflows(q(free="50%"))) == (1, ["a3"])  # literal, % is not a wildcard
+    assert ids(s.search_workflows(q(free="a%a"))) == (0, [])
+    assert ids(s.search_workflows(q(free="alpha", clauses=[("workflowType", "=", "billing")]))) == (1, ["b1"])
+
+    assert ids(s.search_workflows(q(sort=[("startTime", False)]))) == (5, ["b2", "a3", "a2", "b1", "a1"])
+    assert ids(s.search_workflows(q(sort=[("workflowType", True), ("updateTime", False)]))) == (
+        5,
+        ["b2", "b1", "a3", "a2", "a1"],
+    )
+    assert ids(s.search_workflows(q(sort=[("bogus", True)]))) == (5, ["a1", "a2", "b1", "a3", "b2"])
+
+    assert ids(s.search_workflows(q(start=1, size=2))) == (5, ["a2", "b1"])
+    assert ids(s.search_workflows(q(start=4, size=2))) == (5, ["b2"])
+    assert ids(s.search_workflows(q(start=9, size=2))) == (5, [])
+    assert ids(s.search_workflows(q(size=0))) == (5, [])
+    # paging walks every row exactly once
+    seen: list[str] = []
+    for start in range(0, 5, 2):
+        seen += ids(s.search_workflows(q(start=start, size=2)))[1]
+    assert sorted(seen) == ["a1", "a2", "a3", "b1", "b2"]
+
+
+def test_workflow_ids_filters(searchable: DuckDBStore) -> None:
+    s = searchable
+    assert s.workflow_ids("order") == ["a1", "a2", "a3"]
+    assert s.workflow_ids("order", version=2) == ["a2", "a3"]
+    assert s.workflow_ids("order", statuses=("RUNNING", "FAILED")) == ["a2", "a3"]
+    assert s.workflow_ids("order", statuses=()) == []
+    assert s.workflow_ids("order", correlation_id="c-1") == ["a1", "a3"]
+    assert s.workflow_ids("order", start_time=150, end_time=300) == ["a2", "a3"]
+    assert s.workflow_ids("order", start_time=150) == ["a2", "a3"]
+    assert s.workflow_ids("order", end_time=200) == ["a1", "a2"]
+    assert s.workflow_ids("order", limit=2) == ["a1", "a2"]
+    assert s.workflow_ids("billing", statuses=("RUNNING", "PAUSED")) == ["b1", "b2"]
+    assert s.workflow_ids("nothing") == []
+
+
+# ---------------------------------------------------------------------- threads
+
+
+def test_concurrent_reads_while_a_writer_thread_commits(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(workflows=[wf("counter", update=0)]))
+    rounds = 60
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:  # not the thread that created the store
+        try:
+            for i in range(1, rounds + 1):
+                s.commit(
+                    Batch(
+                        workflows=[wf("counter", update=i, payload=str(i)), wf(f"w{i}", create=i)],
+                        tasks=[task(f"t{i}-a", f"w{i}", 1), task(f"t{i}-b", f"w{i}", 2)],
+                        logs=[LogRow(f"t{i}-a", i, "x")],
+                    )
+                )
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    reads = [0] * 4
+
+    def reader(k: int) -> None:
+        last_counter = -1
+        last_total = 0
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                finished = done.is_set()
+                row = s._query("SELECT update_time FROM cl_workflows WHERE workflow_id = 'counter'")
+                v = row[0][0]
+                assert v >= last_counter  # committed state only moves forward
+                last_counter = v
+                if v >= 1:
+                    # everything committed with counter=v is visible, both tasks or neither
+                    assert len(s.get_tasks(f"w{v}")) == 2
+                    assert s.get_workflow(f"w{v}") is not None
+                total, _ = s.search_workflows(q(size=1))
+                assert total >= last_total
+                last_total = total
+                j = 1 + (reads[k] % rounds)
+                assert len(s.get_tasks(f"w{j}")) in (0, 2)
+                assert len(s.get_task_logs(f"t{j}-a")) in (0, 1)
+                reads[k] += 1
+                if finished:
+                    break
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    w = threading.Thread(target=writer)
+    for t in threads:
+        t.start()
+    w.start()
+    w.join(timeout=120)
+    for t in threads:
+        t.join(timeout=120)
+    assert not w.is_alive() and not any(t.is_alive() for t in threads)
+    assert not errors, errors
+    assert all(n > 0 for n in reads)
+    assert s.get_workflow("counter") == StoredWorkflow(wf("counter", update=rounds, payload=str(rounds)).json, "snap-1")
+    assert s.stats()["rows"]["cl_tasks"] == 2 * rounds
+    s.close()
