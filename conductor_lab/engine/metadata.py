@@ -167,8 +167,8 @@ def workflow_def_errors(wd: WorkflowDef, path: str = "workflowDef") -> list[dict
                     }
                 )
             seen.add(ref)
-        if node.taskDefinition is not None:
-            errs.extend(task_def_errors(node.taskDefinition, f"{path}.tasks[{i}].taskDefinition"))
+        # Embedded taskDefinition objects are not bean-validated by conductor-oss (the SDK sends
+        # them without a name); the snapshot fills the name from the node.
     # Top-level input references must name the workflow, an environment value or a task of this definition.
     for i, node in enumerate(wd.tasks):
         for expr in _references(node.inputParameters):
@@ -277,8 +277,12 @@ class Metadata:
                 return sid, self.snapshots[sid], None
         data = wd.to_json()
         for node_json in _walk_nodes(data.get("tasks", [])):
-            if node_json.get("taskDefinition") is None:
+            embedded = node_json.get("taskDefinition")
+            if embedded is None:
                 node_json["taskDefinition"] = self._resolve_task_def(node_json).to_json()
+            elif not embedded.get("name"):
+                embedded["name"] = node_json.get("name") or node_json.get("type") or ""
+
         text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
         sid = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         new_text: str | None = None
