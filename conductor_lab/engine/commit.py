@@ -221,11 +221,15 @@ class GroupCommitter:
     # -- durability --------------------------------------------------------------------------
 
     def barrier(self) -> asyncio.Future[None]:
-        """A future resolved when every change marked so far is committed."""
+        """A future resolved when every change marked so far is committed.
+
+        Each caller gets its own shielded future: a cancelled waiter (a client that went away)
+        must not cancel the batch's shared future under the other requests of that batch.
+        """
         if not self._open.empty():
-            return self._open.future
+            return asyncio.shield(self._open.future)
         if self._inflight is not None:
-            return self._inflight.future
+            return asyncio.shield(self._inflight.future)
         done: asyncio.Future[None] = self.loop.create_future()
         done.set_result(None)
         return done

@@ -59,6 +59,7 @@ MAX_DECIDE_PASSES = 1000
 MAX_REASON = 500
 ACTIVE_WORKER_WINDOW_MS = 10_000
 MAX_LOGS_PER_RESULT = 10
+POLL_DATA_PERSIST_MS = 1000
 
 
 def system_clock() -> int:
@@ -86,10 +87,12 @@ class Executor:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._finished_cap = finished_cache
         self._timers: list[tuple[int, int, str]] = []
+        self._wake: dict[str, int] = {}  # workflow id -> due of its live timer entry
         self._timer_seq = 0
         self._timer_handle: asyncio.TimerHandle | None = None
         self._timer_due: int | None = None
         self.poll_times: dict[tuple[str, str], tuple[str | None, int]] = {}
+        self._poll_persisted: dict[tuple[str, str], int] = {}
         self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="conductor-lab-read")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: GroupCommitter | None = None
@@ -181,8 +184,17 @@ class Executor:
     # timers: one heap of (due ms, seq, workflow id) + the queue's visibility delays
 
     def _arm(self, workflow_id: str, due: int) -> None:
+        """Make sure the workflow is decided again at ``due`` (one live entry per workflow)."""
+        current = self._wake.get(workflow_id)
+        if current is not None and current <= due:
+            return  # an earlier check is armed; that decide re-arms the later deadline
+        self._wake[workflow_id] = due
         self._timer_seq += 1
         heapq.heappush(self._timers, (due, self._timer_seq, workflow_id))
+        if len(self._timers) > 2 * len(self._wake) + 1024:
+            # drop superseded entries so the heap stays proportional to live timers
+            self._timers = [e for e in self._timers if self._wake.get(e[2]) == e[0]]
+            heapq.heapify(self._timers)
 
     def _rearm(self) -> None:
         if self._loop is None:
@@ -217,9 +229,10 @@ class Executor:
         fired = 0
         seen: set[str] = set()
         while self._timers and self._timers[0][0] <= now:
-            _, _, wf_id = heapq.heappop(self._timers)
-            if wf_id in seen:
-                continue
+            due, _, wf_id = heapq.heappop(self._timers)
+            if self._wake.get(wf_id) != due or wf_id in seen:
+                continue  # superseded by an earlier entry, or already decided in this round
+            del self._wake[wf_id]
             seen.add(wf_id)
             wf = self.workflows.get(wf_id)
             if wf is not None and not wf.status.terminal:
@@ -342,6 +355,7 @@ class Executor:
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
         wf.failedTaskNames = sorted({t.taskDefName for t in failed}) or None
         self._workflow_changed(wf, old)
+        self._wake.pop(wf.workflowId, None)
         self._finish(wf.workflowId)
 
     def _finish(self, workflow_id: str) -> None:
@@ -737,18 +751,30 @@ class Executor:
     ) -> list[dict[str, Any]]:
         count = max(1, count)
         qname = f"{domain}:{task_type}" if domain else task_type
-        now = self.clock()
-        self.poll_times[(task_type, domain or "")] = (worker_id, now)
-        self.committer.poll_data(PollDataRow(task_type, domain or "", worker_id, now))
+        self._record_poll(task_type, domain or "", worker_id)
         if timeout_ms > 0:
             ids = await self.queue.poll(qname, count, timeout_ms)
         else:
             ids = self.queue.pop(qname, count)
+        if not ids:
+            return []
+        # Wait for the commit that created these tasks, not for the IN_PROGRESS marks made here
+        # (docs/compat.md: a crash in between re-delivers, as when a worker dies).
         barrier = self.committer.barrier()
         out = [self._deliver(tid, worker_id) for tid in ids]
         self._rearm()
         await barrier
         return [t for t in out if t is not None]
+
+    def _record_poll(self, task_type: str, domain: str, worker_id: str | None) -> None:
+        """PollData in memory on every poll; persisted at most once a second per queue."""
+        now = self.clock()
+        key = (task_type, domain)
+        prev = self.poll_times.get(key)
+        self.poll_times[key] = (worker_id, now)
+        if prev is None or prev[0] != worker_id or now - self._poll_persisted.get(key, 0) >= POLL_DATA_PERSIST_MS:
+            self._poll_persisted[key] = now
+            self.committer.poll_data(PollDataRow(task_type, domain, worker_id, now))
 
     def _deliver(self, task_id: str, worker_id: str | None) -> dict[str, Any] | None:
         """Hand a popped task to a worker: IN_PROGRESS, pollCount+1 (the poll is the ack)."""
@@ -924,7 +950,7 @@ class Executor:
             "running": running,
             "tasks_in_memory": len(self.tasks),
             "queued": sum(self.queue.sizes().values()),
-            "timers": len(self._timers),
+            "timers": len(self._wake),
             "commits": self.committer.commits if self._committer else 0,
             "committed_rows": self.committer.rows if self._committer else 0,
         }

@@ -9,6 +9,7 @@ would choose. ``tests/server/test_routes.py`` checks that no route is shadowed b
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -65,6 +66,17 @@ ROUTES: tuple[Route, ...] = (
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
+access_log = logging.getLogger("tornado.access")
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log: successes at DEBUG (the hot path stays quiet), 4xx at INFO, 5xx at WARNING."""
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
+    if access_log.isEnabledFor(level):
+        ms = 1000.0 * handler.request.request_time()
+        access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), ms)
+
 
 def server_version() -> str:
     import conductor_lab
@@ -99,5 +111,6 @@ def make_app(
         rules,
         default_handler_class=NotFoundHandler,
         default_handler_args={"ctx": ctx},
+        log_function=log_request,
         conductor_ctx=ctx,
     )

@@ -288,7 +288,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     Bodies are streamed so that an oversized one is refused with a 413 error JSON without being
     buffered: past ``max_body_bytes`` incoming data is dropped (the HTTP server's own
-    ``max_body_size`` is only a last-resort cap).
+    ``max_body_size`` is only a last-resort cap). Errors found before the body arrives are
+    answered after it has been read (see :meth:`prepare`).
     """
 
     tag = "misc"  # OpenAPI tag
@@ -413,14 +414,11 @@ class BaseHandler(tornado.web.RequestHandler):
             status, body = exc.status, exc.to_json(self.ctx.instance)
         else:
             if isinstance(exc, tornado.web.HTTPError):
-                status = exc.status_code
-                message = self._http_error_message(exc)
+                status, message = exc.status_code, self._http_error_message(exc)
+            elif exc is not None:  # a bug: answer 500, keep serving (log_exception has the traceback)
+                status, message = 500, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                status = 500
-                message = (
-                    (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) if exc else None
-                )
-                message = message or self._reason
+                status, message = status_code, self._reason
             body = {"status": status, "message": message, "instance": self.ctx.instance, "retryable": False}
         self.set_status(status)
         self.set_header("Content-Type", JSON_TYPE)
@@ -436,8 +434,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ConductorLabError | tornado.web.HTTPError):
             status = value.status if isinstance(value, ConductorLabError) else value.status_code
-            if status >= 500:
-                log.warning("%s %s -> %d: %s", self.request.method, self.request.uri, status, value)
+            if status >= 500:  # conductor-oss answers many client mistakes with 500: say why
+                log.info("%s %s -> %d: %s", self.request.method, self.request.uri, status, value)
             return
         log.error("%s %s failed", self.request.method, self.request.uri, exc_info=(typ, value, tb))
 

@@ -74,7 +74,11 @@ async def serve(
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     store = DuckDBStore(db_path, durable=durable)
     executor = Executor(store)
-    await executor.start()
+    try:
+        await executor.start()
+    except BaseException:
+        store.close()
+        raise
     server: tornado.httpserver.HTTPServer | None = None
     try:
         app = make_app(executor, max_body_bytes=max_body_bytes, token=token)
@@ -134,4 +138,7 @@ def main_serve(
     except UnsafeBinding as e:
         print(f"conductor-lab: {e}", file=sys.stderr)
         return 2
+    except Exception:
+        log.exception("conductor-lab could not serve %s", db_path)
+        return 1
     return 0

@@ -92,3 +92,11 @@ def test_sigterm_is_clean_and_state_survives_a_restart(tmp_path: Path) -> None:
             assert get_workflow(http, wid)["status"] == "RUNNING"
     finally:
         assert proc.stop() == 0, proc.output()
+
+
+def test_a_second_server_on_the_same_file_fails_cleanly(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "c.duckdb", log_dir=tmp_path / "first"):
+        second = ServerProcess(tmp_path / "c.duckdb", log_dir=tmp_path / "second")
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            second.start()
+        assert "could not serve" in second.output()

@@ -215,3 +215,14 @@ def test_poll_data(http: httpx.Client) -> None:
     every = http.get("/tasks/queue/polldata/all").json()
     assert any(d["queueName"] == t1 for d in every)
     assert_error(http.get("/tasks/queue/polldata"), 500, "taskType")
+
+
+def test_single_poll_returns_one_task(http: httpx.Client) -> None:
+    name, t1 = uid("wf"), uid("t")
+    register_chain(http, name, [t1])
+    wid = start(http, name)
+    r = http.get(f"/tasks/poll/{t1}", params={"workerid": "single", "domain": "None"})
+    assert r.status_code == 200, r.text
+    task = r.json()
+    assert (task["workflowInstanceId"], task["status"], task["workerId"]) == (wid, "IN_PROGRESS", "single")
+    assert http.get(f"/tasks/poll/{t1}").status_code == 204

@@ -8,12 +8,14 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+import conductor_lab.engine.store.duckdb as duckdb_store
 from conductor_lab.engine.store.base import (
     Batch,
     LogRow,
@@ -64,7 +66,9 @@ def wf(
     return WorkflowRow(wid, name, version, status, corr, parent, 0, create, update, end, snap, js)
 
 
-def task(tid: str, wid: str, seq: int, *, status: str = "SCHEDULED", payload: str = "", domain: str | None = None) -> TaskRow:
+def task(
+    tid: str, wid: str, seq: int, *, status: str = "SCHEDULED", payload: str = "", domain: str | None = None
+) -> TaskRow:
     js = f'{{"taskId":"{tid}","seq":{seq},"status":"{status}","v":"{payload}"}}'
     return TaskRow(tid, wid, seq, "SIMPLE", f"ref_{seq}", status, 0, domain, 1, 2, 0, 3, js)
 
@@ -147,7 +151,11 @@ def test_round_trip_every_list(tmp_path: Path) -> None:
     assert s.get_tasks("nope") == []
     assert s.get_task("t3") == b.tasks[2].json
     assert s.get_task("nope") is None
-    assert s.get_task_logs("t1") == [LogRow("t1", 3, "first"), LogRow("t1", 5, "second"), LogRow("t1", 5, "third")]
+    assert s.get_task_logs("t1") == [
+        LogRow("t1", 3, "first"),
+        LogRow("t1", 5, "second"),
+        LogRow("t1", 5, "third"),
+    ]
     assert s.get_task_logs("nope") == []
     # every column as written, NULLs included
     assert s._query("SELECT * FROM cl_workflows ORDER BY workflow_id") == [tuple(r) for r in b.workflows]
@@ -230,7 +238,10 @@ def test_upsert_same_task_50_times_across_50_commits(tmp_path: Path) -> None:
         rows = st.stats()["rows"]
         assert {k: rows[k] for k in expected} == expected
         assert st.get_workflow("w") == StoredWorkflow(wf("w", update=49, payload="w49").json, "snap-1")
-        assert st.get_tasks("w") == [task("t0", "w", 0).json, task("t", "w", 1, status="IN_PROGRESS", payload="t49").json]
+        assert st.get_tasks("w") == [
+            task("t0", "w", 0).json,
+            task("t", "w", 1, status="IN_PROGRESS", payload="t49").json,
+        ]
         assert st.load_poll_data() == [PollDataRow("q", "", "worker-49", 49)]
         assert st.load_task_defs() == ['{"i":49}']
         assert st.load_workflow_defs() == ['{"i":49}']
@@ -397,12 +408,14 @@ def test_last_statement_failure_leaves_nothing(tmp_path: Path) -> None:
 
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys, threading, time
+    import os, signal, sys, threading
     from conductor_lab.engine.store.base import Batch, LogRow, PollDataRow, TaskRow, TransitionRow, WorkflowRow
     from conductor_lab.engine.store.duckdb import DuckDBStore
 
     path, n, mode, durable = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
     store = DuckDBStore(path, durable=durable)
+    if sys.argv[6] == "1":  # checkpoint all the time, so the kill may land inside a checkpoint
+        store._con.execute("SET GLOBAL checkpoint_threshold = '64KB'")
 
     def wf(wid, i):
         return WorkflowRow(wid, "wf", 1, "RUNNING", None, None, 0, i, i, 0, "s", '{"i":%d}' % i)
@@ -421,14 +434,18 @@ CHILD = textwrap.dedent(
             poll_data=[PollDataRow("q", "", f"worker-{i}", i)],
         )
 
-    if mode == "during":
+    armed = threading.Event()
+    if mode == "during":  # once commit K has returned, kill ourselves while commit K+1 runs
         def killer():
-            time.sleep(float(sys.argv[5]))
+            armed.wait(60)
             os.kill(os.getpid(), signal.SIGKILL)
         threading.Thread(target=killer, daemon=True).start()
+    arm_after = int(sys.argv[5])
     for i in range(n):
         store.commit(batch(i))
         print(f"committed {i}", flush=True)
+        if i == arm_after:
+            armed.set()
     if mode == "after":
         print("wal", os.path.exists(path + ".wal") and os.path.getsize(path + ".wal") > 0, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -437,11 +454,18 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize(
-    ("mode", "durable", "delay"),
-    [("after", True, 0.0), ("during", True, 1.5), ("during", True, 2.5), ("during", False, 2.0)],
+    ("mode", "durable", "arm_after", "ckpt"),
+    [
+        ("after", True, 0, False),
+        ("during", True, 3, False),
+        ("during", True, 60, False),
+        ("during", False, 30, False),
+        ("during", True, 20, True),
+        ("during", True, 45, True),
+    ],
 )
 def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
-    tmp_path: Path, mode: str, durable: bool, delay: float
+    tmp_path: Path, mode: str, durable: bool, arm_after: int, ckpt: bool
 ) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
@@ -449,7 +473,16 @@ def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
     n = 40 if mode == "after" else 100_000
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, str(script), str(path), str(n), mode, "1" if durable else "0", str(delay)],
+        [
+            sys.executable,
+            str(script),
+            str(path),
+            str(n),
+            mode,
+            "1" if durable else "0",
+            str(arm_after),
+            "1" if ckpt else "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -463,30 +496,34 @@ def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
         assert len(committed) == n
         assert "wal True" in lines  # the reopen below really replays a WAL
     else:
-        assert len(committed) >= 1, proc.stderr  # the kill landed while commits were running
+        assert len(committed) >= arm_after + 1, proc.stderr  # the kill landed while commits were running
 
     s = DuckDBStore(path)
     try:
-        present = {r[0] for r in s._query("SELECT workflow_id FROM cl_workflows WHERE workflow_id <> 'shared'")}
+        present = {
+            r[0] for r in s._query("SELECT workflow_id FROM cl_workflows WHERE workflow_id <> 'shared'")
+        }
         last = len(committed) - 1
         # every reported batch is there; at most the one in flight at the kill is there besides
         assert {f"w{i}" for i in committed} <= present
         assert present <= {f"w{i}" for i in range(last + 2)}
         top = max(int(w[1:]) for w in present)
         for i in range(top + 1):  # each present batch is complete
-            assert s.get_workflow(f"w{i}") == StoredWorkflow('{"i":%d}' % i, "s")
+            assert s.get_workflow(f"w{i}") == StoredWorkflow(f'{{"i":{i}}}', "s")
             assert len(s.get_tasks(f"w{i}")) == 21
             assert len(s.get_task_logs(f"t{i}")) == 1
             assert s._query("SELECT count(*) FROM cl_transitions WHERE workflow_id = ?", [f"w{i}"]) == [(2,)]
-        assert s.get_workflow("shared") == StoredWorkflow('{"i":%d}' % top, "s")
-        assert s.get_task("shared-t") == '{"i":%d}' % top
+        assert s.get_workflow("shared") == StoredWorkflow(f'{{"i":{top}}}', "s")
+        assert s.get_task("shared-t") == f'{{"i":{top}}}'
         assert s.load_poll_data() == [PollDataRow("q", "", f"worker-{top}", top)]
         rows = s.stats()["rows"]
         assert rows["cl_workflows"] == top + 2
         assert rows["cl_tasks"] == 21 * (top + 1) + 1
         assert rows["cl_transitions"] == 2 * (top + 1)
         # and the store keeps working after recovery
-        s.commit(Batch(workflows=[WorkflowRow("after", "wf", 1, "RUNNING", None, None, 0, 0, 0, 0, "s", "{}")]))
+        s.commit(
+            Batch(workflows=[WorkflowRow("after", "wf", 1, "RUNNING", None, None, 0, 0, 0, 0, "s", "{}")])
+        )
         assert s.get_workflow("after") is not None
     finally:
         s.close()
@@ -495,7 +532,11 @@ def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
 # ---------------------------------------------------------------------- load_running
 
 
-def test_load_running_streams_in_order_and_complete(tmp_path: Path) -> None:
+@pytest.mark.parametrize("part", [7, 40, 250_000])
+def test_load_running_streams_in_order_and_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: int
+) -> None:
+    monkeypatch.setattr(duckdb_store, "_RUNNING_PART", part)  # several workflow_id ranges, or one
     s = open_store(tmp_path)
     statuses = ["RUNNING", "PAUSED", "COMPLETED", "FAILED", "TERMINATED", "TIMED_OUT"]
     wfs = [wf(f"w{i:03d}", status=statuses[i % len(statuses)], snap=f"s{i}") for i in range(120)]
@@ -516,7 +557,14 @@ def test_load_running_streams_in_order_and_complete(tmp_path: Path) -> None:
     assert len(expected) == 40
     for chunk in (1, 2, 3, 7, 10_000):
         assert list(s.load_running(chunk=chunk)) == expected
-    # abandoning the iterator early releases its cursor
+    # one snapshot: a commit made while the iterator runs is not seen by it
+    it = s.load_running(chunk=2)
+    first = next(it)
+    s.commit(Batch(workflows=[wf("w999", status="RUNNING"), wf("w000", status="PAUSED", payload="new")]))
+    rest = list(it)
+    assert [first, *rest] == expected
+    assert len(list(s.load_running())) == 41
+    # abandoning the iterator early releases its cursor and its transaction
     it = s.load_running(chunk=2)
     next(it)
     it.close()
@@ -533,13 +581,51 @@ def test_load_running_empty(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def searchable(tmp_path: Path) -> DuckDBStore:
+def searchable(tmp_path: Path) -> Iterator[DuckDBStore]:
     s = open_store(tmp_path)
     rows = [
-        wf("a1", name="order", version=1, status="COMPLETED", corr="c-1", create=100, update=150, end=150, payload="Alpha"),
-        wf("a2", name="order", version=2, status="RUNNING", corr="c-2", create=200, update=250, payload="beta"),
-        wf("a3", name="order", version=2, status="FAILED", corr="c-1", create=300, update=350, end=350, payload="gamma 50%"),
-        wf("b1", name="billing", version=1, status="RUNNING", parent="a2", create=200, update=210, payload="ALPHA"),
+        wf(
+            "a1",
+            name="order",
+            version=1,
+            status="COMPLETED",
+            corr="c-1",
+            create=100,
+            update=150,
+            end=150,
+            payload="Alpha",
+        ),
+        wf(
+            "a2",
+            name="order",
+            version=2,
+            status="RUNNING",
+            corr="c-2",
+            create=200,
+            update=250,
+            payload="beta",
+        ),
+        wf(
+            "a3",
+            name="order",
+            version=2,
+            status="FAILED",
+            corr="c-1",
+            create=300,
+            update=350,
+            end=350,
+            payload="gamma 50%",
+        ),
+        wf(
+            "b1",
+            name="billing",
+            version=1,
+            status="RUNNING",
+            parent="a2",
+            create=200,
+            update=210,
+            payload="ALPHA",
+        ),
         wf("b2", name="billing", version=1, status="PAUSED", create=500, update=510, payload="delta"),
     ]
     s.commit(Batch(workflows=rows))
@@ -553,7 +639,13 @@ def ids(res: tuple[int, list[StoredWorkflow]]) -> tuple[int, list[str]]:
     return res[0], [json.loads(w.json)["workflowId"] for w in res[1]]
 
 
-def q(clauses: list[tuple[str, str, Any]] | None = None, free: str | None = None, sort: list[tuple[str, bool]] | None = None, start: int = 0, size: int = 100) -> SearchQuery:
+def q(
+    clauses: list[tuple[str, str, Any]] | None = None,
+    free: str | None = None,
+    sort: list[tuple[str, bool]] | None = None,
+    start: int = 0,
+    size: int = 100,
+) -> SearchQuery:
     return SearchQuery(clauses or [], free, sort or [], start, size)
 
 
@@ -574,7 +666,11 @@ def test_search_clauses(searchable: DuckDBStore) -> None:
     assert ids(s.search_workflows(q([("workflowId", "LIKE", "a%")]))) == (3, ["a1", "a2", "a3"])
     assert ids(s.search_workflows(q([("workflowId", "IN", ["b2", "a1", "zz"])]))) == (2, ["a1", "b2"])
     # clauses are ANDed; unknown fields are ignored
-    assert ids(s.search_workflows(q([("workflowType", "=", "order"), ("status", "=", "FAILED"), ("noSuchField", "=", "x")]))) == (1, ["a3"])
+    assert ids(
+        s.search_workflows(
+            q([("workflowType", "=", "order"), ("status", "=", "FAILED"), ("noSuchField", "=", "x")])
+        )
+    ) == (1, ["a3"])
     # values are bound, never spliced into the SQL
     assert ids(s.search_workflows(q([("workflowId", "=", "x' OR '1'='1")]))) == (0, [])
     with pytest.raises(InvalidInput):
@@ -689,6 +785,8 @@ def test_concurrent_reads_while_a_writer_thread_commits(tmp_path: Path) -> None:
     assert not w.is_alive() and not any(t.is_alive() for t in threads)
     assert not errors, errors
     assert all(n > 0 for n in reads)
-    assert s.get_workflow("counter") == StoredWorkflow(wf("counter", update=rounds, payload=str(rounds)).json, "snap-1")
+    assert s.get_workflow("counter") == StoredWorkflow(
+        wf("counter", update=rounds, payload=str(rounds)).json, "snap-1"
+    )
     assert s.stats()["rows"]["cl_tasks"] == 2 * rounds
     s.close()
