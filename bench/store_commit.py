@@ -4,6 +4,7 @@
     python bench/store_commit.py --upsert replace      # same with INSERT OR REPLACE upserts (comparison)
     python bench/store_commit.py --no-index            # same without the cl_tasks(workflow_id) index
     python bench/store_commit.py --running 1000000     # build N running workflows (1 task each), time load_running
+                                                       # (the file, ~0.8 GB at 1M, is kept in --db / $TMPDIR for reuse)
 
 Each commit of size n holds n workflow upserts (random existing workflows), n task upserts (half complete an
 existing recent task, half schedule a new one) and n transitions, i.e. 3n rows; the store is prefilled

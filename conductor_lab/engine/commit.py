@@ -269,8 +269,20 @@ class GroupCommitter:
             log.error("commit failed: %s", exc)
             self.failed = exc
         self._resolve(pending, exc)
+        if exc is None and self.store.needs_maintenance():
+            self._maintain()
         if not self._open.empty():
             self._kick()
+
+    def _maintain(self) -> None:
+        """Store housekeeping on the writer thread, between two commits (nobody waits for it)."""
+        fut = self.loop.run_in_executor(self._writer, self.store.maintain)
+
+        def done(f: asyncio.Future[None]) -> None:
+            if f.exception() is not None:
+                log.error("store maintenance failed: %s", f.exception())
+
+        fut.add_done_callback(done)
 
     def _resolve(self, pending: _Pending, exc: BaseException | None) -> None:
         if not pending.future.done():

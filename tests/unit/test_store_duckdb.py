@@ -321,49 +321,48 @@ def test_delete_then_upsert_same_key_in_one_batch(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- atomicity
 
 
-def test_bad_row_type_leaves_store_unchanged(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Batch(poll_data=[PollDataRow("q9", "", "w", "not-an-int")]),  # type: ignore[arg-type]
+        Batch(tasks=[task("t1", "w1", 1)._replace(json=123)]),  # type: ignore[arg-type]
+        Batch(workflow_defs=[("wf", 7)]),  # type: ignore[list-item]  # a row of the wrong width
+    ],
+    ids=["str-in-bigint", "int-in-varchar", "short-row"],
+)
+def test_bad_row_leaves_store_unchanged(tmp_path: Path, bad: Batch) -> None:
     s = open_store(tmp_path)
     s.commit(full_batch())
     before = dump(s)
-    bad = Batch(
-        workflows=[wf("w1", payload="changed"), wf("w9")],
-        tasks=[task("t1", "w1", 1, payload="changed")],
-        poll_data=[PollDataRow("q9", "", "w", "not-an-int")],  # type: ignore[arg-type]
-        workflow_deletes=["w2"],
-    )
-    with pytest.raises((TypeError, ValueError)):  # pyarrow's ArrowInvalid / ArrowTypeError
+    # good rows in every list before the bad one: none of them may land
+    bad.workflows = [wf("w1", payload="changed"), wf("w9")]
+    bad.task_def_deletes = ["a_task"]
+    bad.transitions = [TransitionRow(9, "w9", None, None, None, "RUNNING", None)]
+    bad.workflow_deletes = ["w2"]
+    with pytest.raises((TypeError, ValueError)):  # pyarrow's ArrowTypeError / ArrowInvalid
         s.commit(bad)
     assert dump(s) == before
     s.close()
 
 
-def test_sql_failure_in_a_late_statement_rolls_back(tmp_path: Path) -> None:
+def test_duplicate_keys_in_one_list_last_wins(tmp_path: Path) -> None:
+    # The journal folds batches key by key, so a (contract-violating) duplicate key inside one
+    # upsert list cannot poison it: the later row wins, as it would across two commits.
+    s = open_store(tmp_path)
+    s.commit(full_batch())
+    s.commit(Batch(poll_data=[PollDataRow("q9", "", "a", 1), PollDataRow("q9", "", "b", 2)]))
+    assert [p for p in s.load_poll_data() if p.queue_name == "q9"] == [PollDataRow("q9", "", "b", 2)]
+    s.close()
+
+
+def test_bad_row_type_is_refused_before_the_journal(tmp_path: Path) -> None:
     s = open_store(tmp_path)
     s.commit(full_batch())
     before = dump(s)
-    bad = Batch(
-        workflows=[wf("w1", payload="changed"), wf("w9")],
-        tasks=[task("t1", "w1", 1, payload="changed"), task("t9", "w9", 1)],
-        snapshots=[("snap-9", "{}")],
-        transitions=[TransitionRow(9, "w9", None, None, None, "RUNNING", None)],
-        logs=[LogRow("t9", 1, "x")],
-        task_defs=[TaskDefRow("a_task", "changed")],
-        task_def_deletes=["b_task"],
-        # duplicate key inside one upsert list (a contract violation): fails inside the transaction
-        poll_data=[PollDataRow("q9", "", "a", 1), PollDataRow("q9", "", "b", 2)],
-        workflow_deletes=["w2"],
-    )
-    with pytest.raises(duckdb.ConstraintException):
+    bad = Batch(workflows=[wf("w9")], tasks=[task("t9", "w9", 1)._replace(seq="not a number")])  # type: ignore[arg-type]
+    with pytest.raises((TypeError, ValueError)):
         s.commit(bad)
     assert dump(s) == before
-    # the writer connection is usable afterwards
-    s.commit(Batch(workflows=[wf("w9")]))
-    assert s.get_workflow("w9") is not None
-    s.close()
-    s = open_store(tmp_path)
-    after = dump(s)
-    assert after["cl_tasks"] == before["cl_tasks"]
-    assert after["cl_poll_data"] == before["cl_poll_data"]
     s.close()
 
 
@@ -379,28 +378,34 @@ class _FailLast(DuckDBStore):
         return [*steps, boom]
 
 
-def test_last_statement_failure_leaves_nothing(tmp_path: Path) -> None:
+def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path) -> None:
     s = open_store(tmp_path)
     s.commit(full_batch())
+    before = dump(s)
     s.close()
     f = _FailLast(tmp_path / "store.duckdb")
-    before = dump(f)
+    change = Batch(
+        workflows=[wf("w1", payload="changed")],
+        tasks=[task("t7", "w1", 7)],
+        transitions=[TransitionRow(9, "w1", None, None, None, "X", None)],
+        logs=[LogRow("t1", 9, "x")],
+        poll_data=[PollDataRow("q1", "", "changed", 1)],
+        workflow_defs=[WorkflowDefRow("wf", 3, "{}")],
+        workflow_deletes=["w2"],
+    )
+    f.commit(change)  # durable in the journal
     with pytest.raises(duckdb.Error):
-        f.commit(
-            Batch(
-                workflows=[wf("w1", payload="changed")],
-                tasks=[task("t7", "w1", 7)],
-                transitions=[TransitionRow(9, "w1", None, None, None, "X", None)],
-                logs=[LogRow("t1", 9, "x")],
-                poll_data=[PollDataRow("q1", "", "changed", 1)],
-                workflow_defs=[WorkflowDefRow("wf", 3, "{}")],
-                workflow_deletes=["w2"],
-            )
-        )
-    assert dump(f) == before
-    f.close()
-    s = open_store(tmp_path)
-    assert dump(s) == before
+        f.materialize()
+    raw = f._con.cursor()
+    assert {t: sorted(raw.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES} == before
+    assert raw.execute("SELECT count(*) FROM cl_journal").fetchone() == (1,)
+    raw.close()
+    f.close()  # materialization fails again; the journal row stays
+    s = open_store(tmp_path)  # a working store applies the journal at open: nothing was lost
+    assert s.get_workflow("w2") is None
+    assert s.get_task("t7") is not None
+    stored = s.get_workflow("w1")
+    assert stored is not None and "changed" in stored.json
     s.close()
 
 
