@@ -27,6 +27,7 @@ from conductor_lab.engine.commit import GroupCommitter, dumps
 from conductor_lab.engine.decide import Decision, Outcome, base_ref, decide, workflow_output
 from conductor_lab.engine.metadata import Metadata, parse_task_def, parse_workflow_def, raise_if
 from conductor_lab.engine.model import (
+    RESULT_STATUSES,
     StartWorkflowRequest,
     Task,
     TaskResult,
@@ -60,6 +61,7 @@ MAX_REASON = 500
 ACTIVE_WORKER_WINDOW_MS = 10_000
 MAX_LOGS_PER_RESULT = 10
 POLL_DATA_PERSIST_MS = 1000
+RESULT_STATUS_NAMES = frozenset(s.value for s in RESULT_STATUSES)
 
 
 def system_clock() -> int:
@@ -819,10 +821,8 @@ class Executor:
     ) -> str | None:
         if output is not None and not isinstance(output, dict):
             raise MalformedBody("Cannot deserialize value of type `java.util.LinkedHashMap` from a non-object value")
-        try:
-            TaskStatus(status)
-        except ValueError:
-            raise MalformedBody(f"No enum constant TaskResult.Status.{status}") from None
+        if status not in RESULT_STATUS_NAMES:
+            raise MalformedBody(f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}")
         wf = await self._workflow(workflow_id)
         target = None
         for t in wf.tasks:
@@ -902,7 +902,7 @@ class Executor:
         return t.to_json()
 
     async def add_task_log(self, task_id: str, line: str) -> None:
-        await self._task(task_id)
+        # conductor-oss stores the line without checking that the task exists
         self.committer.log(LogRow(task_id, self.clock(), line))
         await self.committer.barrier()
 
