@@ -29,10 +29,12 @@ run: install
 
 test: install-test
 	$(BIN)/ruff check conductor_lab tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install-test
 	$(BIN)/ruff check conductor_lab tests bench
+	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python bench/throughput.py

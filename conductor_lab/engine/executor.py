@@ -866,7 +866,7 @@ class Executor:
         if t.status.terminal or wf.status.terminal:
             self.queue.remove(t.taskId)
             return t
-        status = TaskStatus(r.status)
+        status = TaskStatus.of(r.status)
         worker = kind_of(t.node.type).KIND == "worker"
         old = t.status
         if status == TaskStatus.IN_PROGRESS and worker:

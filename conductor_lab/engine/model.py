@@ -50,6 +50,11 @@ class TaskStatus(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def of(cls, value: str) -> TaskStatus:
+        """The member named ``value`` (ValueError if none)."""
+        return cls(value)  # type: ignore[call-arg]
+
 
 class WorkflowStatus(str, Enum):
     """Workflow.WorkflowStatus with conductor-oss's (terminal, successful) flags."""
@@ -73,6 +78,11 @@ class WorkflowStatus(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def of(cls, value: str) -> WorkflowStatus:
+        """The member named ``value`` (ValueError if none)."""
+        return cls(value)  # type: ignore[call-arg]
 
 
 #: Task statuses a worker may report in a TaskResult.
@@ -250,6 +260,7 @@ class TaskDef(Bean):
     inputTemplate: dict[str, Any]
     createTime: int
     updateTime: int
+    createdBy: str | None
 
     FIELDS = (
         ("name", None, _str),
@@ -322,6 +333,13 @@ class WorkflowTask(Bean):
     loopOver: list[WorkflowTask]
     joinOn: list[str]
     subWorkflowParam: dict[str, Any] | None
+    sink: str | None
+    caseValueParam: str | None
+    caseExpression: str | None
+    evaluatorType: str | None
+    expression: str | None
+    dynamicTaskNameParam: str | None
+    loopCondition: str | None
 
     FIELDS = (
         ("name", None, _str),
@@ -671,7 +689,7 @@ class Task:
             if name == "callbackFromWorker":
                 continue
             setattr(t, name, data.get(name, _TASK_DEFAULTS.get(name)))
-        t.status = TaskStatus(t.status)
+        t.status = TaskStatus.of(t.status)
         t.inputData = data.get("inputData") or {}
         t.outputData = data.get("outputData") or {}
         rest = {k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData")}
@@ -846,7 +864,7 @@ class Workflow:
         wf = cls.__new__(cls)
         for name in cls.SCALARS:
             setattr(wf, name, data.get(name))
-        wf.status = WorkflowStatus(wf.status)
+        wf.status = WorkflowStatus.of(wf.status)
         wf.priority = wf.priority or 0
         for name in ("lastRetriedTime", "createTime", "updateTime", "endTime"):
             setattr(wf, name, getattr(wf, name) or 0)
@@ -890,6 +908,7 @@ class TaskResult(Bean):
     workerId: str | None
     logs: list[Any]
     extendLease: bool
+    subWorkflowId: str | None
 
     FIELDS = (
         ("workflowInstanceId", None, _str),

@@ -331,7 +331,9 @@ class BaseHandler(tornado.web.RequestHandler):
             if self.op is None:
                 raise tornado.web.HTTPError(405)
             if length > self.ctx.max_body_bytes:
-                self.request.connection.set_max_body_size(length)  # read it, drop it, then answer 413
+                conn = self.request.connection
+                if conn is not None:
+                    conn.set_max_body_size(length)  # type: ignore[attr-defined]  # read it, drop it, then 413
                 raise self._payload_too_large()
             self.q = parse_query(self.op.query, self.request.query_arguments)
             self._convert_path_args()

@@ -84,6 +84,7 @@ def _query_param(p: Param) -> dict[str, Any]:
 
 
 def _body(body: Body, components: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any]
     if body.kind == "text":
         content = {"text/plain": {"schema": {"type": "string"}}}
     elif body.kind == "array":
