@@ -10,12 +10,11 @@ Semantics follow conductor-oss ``DeciderService`` (contract sections 6.2, 6.5-6.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from conductor_lab.engine import params
+from conductor_lab.engine import ids, params
 from conductor_lab.engine.model import (
     Task,
     TaskDef,
@@ -32,8 +31,7 @@ WorkflowView = Workflow
 MAX_REASON = 500
 
 
-def new_uuid() -> str:
-    return str(uuid.uuid4())
+new_uuid = ids.new_id
 
 
 @dataclass(slots=True)

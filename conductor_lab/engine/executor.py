@@ -14,7 +14,6 @@ import asyncio
 import heapq
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from conductor_lab.engine import search
+from conductor_lab.engine import ids, search
 from conductor_lab.engine.commit import GroupCommitter, dumps
 from conductor_lab.engine.decide import Decision, Outcome, base_ref, decide, workflow_output
 from conductor_lab.engine.metadata import Metadata, parse_task_def, parse_workflow_def, raise_if
@@ -81,7 +80,7 @@ class Executor:
     ) -> None:
         self.store = store
         self.clock = clock or system_clock
-        self._new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._new_id = new_id or ids.new_id
         self.meta = Metadata()
         self.queue = MemoryQueue(self.clock)
         self.workflows: dict[str, Workflow] = {}

@@ -62,6 +62,7 @@ busy in Python, a 200-row commit went from 12 ms to 77 ms (30 ms with ``sys.sets
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -102,12 +103,13 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 class _Table:
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, DuckDB type), in table order
-    key: tuple[str, ...]  # primary key columns; () = append-only
+    key: tuple[str, ...]  # upsert key columns; () = append-only
     schema: pa.Schema
+    constraint: bool = True  # declare the key as PRIMARY KEY (an in-memory ART index)
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" for c, t in self.columns)
-        if self.key:
+        if self.key and self.constraint:
             cols += f", PRIMARY KEY ({', '.join(self.key)})"
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
 
@@ -121,10 +123,10 @@ class _Table:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
-def _table(name: str, columns: str, key: tuple[str, ...] = ()) -> _Table:
+def _table(name: str, columns: str, key: tuple[str, ...] = (), *, constraint: bool = True) -> _Table:
     cols = tuple((c.split()[0], c.split()[1]) for c in columns.split(","))
     schema = pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in cols])
-    return _Table(name, cols, key, schema)
+    return _Table(name, cols, key, schema, constraint)
 
 
 WORKFLOWS = _table(
@@ -133,6 +135,7 @@ WORKFLOWS = _table(
     "correlation_id VARCHAR, parent_workflow_id VARCHAR, priority INTEGER, create_time BIGINT,"
     "update_time BIGINT, end_time BIGINT, snapshot_id VARCHAR, json VARCHAR",
     ("workflow_id",),
+    constraint=False,
 )
 TASKS = _table(
     "cl_tasks",
@@ -140,6 +143,7 @@ TASKS = _table(
     "status VARCHAR, retry_count INTEGER, domain VARCHAR, scheduled_time BIGINT, start_time BIGINT,"
     "end_time BIGINT, update_time BIGINT, json VARCHAR",
     ("task_id",),
+    constraint=False,
 )
 SNAPSHOTS = _table("cl_snapshots", "snapshot_id VARCHAR, json VARCHAR", ("snapshot_id",))
 TRANSITIONS = _table(
@@ -172,12 +176,14 @@ ALL_TABLES: tuple[_Table, ...] = (
     WORKFLOW_DEFS,
 )
 
-# Secondary index on cl_tasks(workflow_id): get_tasks() of a workflow that is not in memory is a point
-# lookup; without the index it scans the whole column (about 13 ms at 1,000,000 tasks, growing with
-# the table), with it about 0.5 ms. Its write cost is measured in bench/store_commit.py (--no-index).
-# No index on cl_workflows(status): the only status filter on the hot side is load_running at start,
-# a scan either way, and a low-cardinality ART index would only cost writes.
-INDEXES: tuple[str, ...] = ("CREATE INDEX IF NOT EXISTS cl_tasks_workflow_id ON cl_tasks (workflow_id)",)
+# No ART index on the execution tables (cl_workflows, cl_tasks): ART indexes live in memory (about
+# 300 B per running workflow for a PRIMARY KEY on each table plus cl_tasks(workflow_id)), and the
+# hot path never touches these tables (commits go to the journal). Keys are still unique: the
+# materializer deletes a batch's keys before appending its rows. The engine's ids are time-ordered
+# (UUIDv7 layout), so DuckDB's per-row-group min/max zone maps prune point lookups and the key
+# deletes of a materialization; measured at 1,000,000 tasks: lookup by task_id 2.4 ms (0.8 ms with
+# a PRIMARY KEY), by workflow_id 1.8 ms (1.5 ms), deleting 1,000 recent keys 5 ms (13 ms).
+INDEXES: tuple[str, ...] = ()
 
 _RUNNING_SQL = "status IN ('RUNNING', 'PAUSED')"
 _RUNNING_PART = 250_000  # running workflows per load_running range (bounds DuckDB's sort memory)
@@ -196,6 +202,10 @@ _SEARCH_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 _Step = Callable[[duckdb.DuckDBPyConnection], None]
+
+#: DuckDB's memory limit (buffer cache, query memory); larger queries spill to disk.
+DEFAULT_MEMORY_LIMIT = "512MB"
+_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 #: Journal rows are applied to the tables once this many wait, or the oldest is this old.
 MATERIALIZE_BATCHES = 256
@@ -299,10 +309,18 @@ def merge_batches(batches: Sequence[Batch]) -> Batch:
 class DuckDBStore:
     """The ``Store`` protocol on one DuckDB file (or ``":memory:"``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, durable: bool = True, memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    ) -> None:
         self.path = str(path)
         self.durable = durable
         self._con = duckdb.connect(self.path)
+        if memory_limit:
+            if not _MEMORY_LIMIT.fullmatch(memory_limit.strip()):
+                raise ValueError(f"memory_limit must look like '512MB' or '2GB', not {memory_limit!r}")
+            # DuckDB's default is 80% of RAM, mostly buffer cache: bound it so a server holding a
+            # million running workflows in Python memory does not also cache gigabytes of blocks.
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
         # fsync_mode is DuckDB 2.0.1's switch for fsync (STANDARD | NONE | FULL); see the module doc.
         self._con.execute(f"SET GLOBAL fsync_mode = '{'STANDARD' if durable else 'NONE'}'")
         self._create_schema()
