@@ -16,6 +16,7 @@ from typing import Any
 
 from conductor_lab.engine import ids, params
 from conductor_lab.engine.model import (
+    EMPTY,
     Task,
     TaskDef,
     TaskStatus,
@@ -197,7 +198,7 @@ class ScheduleContext:
         if defaults:
             template = {**defaults, **template}
         if not params.has_expressions(template):
-            return dict(template)
+            return template or EMPTY  # snapshot nodes are immutable: share, don't copy
         out: dict[str, Any] = params.evaluate(template, self.doc, task_id=task_id)
         if defaults:
             for k, v in out.items():

@@ -26,6 +26,7 @@ from conductor_lab.engine.commit import GroupCommitter, dumps
 from conductor_lab.engine.decide import Decision, Outcome, base_ref, decide, workflow_output
 from conductor_lab.engine.metadata import Metadata, parse_task_def, parse_workflow_def, raise_if
 from conductor_lab.engine.model import (
+    EMPTY,
     RESULT_STATUSES,
     StartWorkflowRequest,
     Task,
@@ -298,7 +299,7 @@ class Executor:
         if outcome.reason is not None:
             t.reasonForIncompletion = outcome.reason[:MAX_REASON]
         if outcome.variables:
-            wf.variables.update(outcome.variables)
+            wf.variables = {**wf.variables, **outcome.variables}
             self.committer.workflow(wf)
         t.updateTime = now
         if t.status.terminal:
@@ -603,7 +604,7 @@ class Executor:
             self.committer.snapshot(sid, new_text)
         now = self.clock()
         wf = Workflow(self._new_id(), snap, sid, now)
-        inp = r.input if r.input is not None else {}
+        inp = r.input or EMPTY
         if inp and snap.inputTemplate:
             inp = {**snap.inputTemplate, **inp}
         wf.input = inp

@@ -173,6 +173,28 @@ def _any(v: Any, owner: str, name: str) -> Any:
 _MISSING = object()
 
 
+class _EmptyMap(dict[str, Any]):
+    """The shared, immutable empty map of runtime records (saves a dict per record).
+
+    Runtime maps (inputs, outputs, variables) are replaced, never changed in place; this one
+    raises if anything tries.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("EMPTY is shared and immutable: assign a new dict instead")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[str, Any]:
+        return {}
+
+    def __deepcopy__(self, memo: Any) -> dict[str, Any]:
+        return {}
+
+
+EMPTY: dict[str, Any] = _EmptyMap()
+
+
 class Bean:
     """A JSON object with known fields (defaults, coercion) and preserved unknown ones.
 
@@ -580,8 +602,8 @@ class Task:
         self.node = node
         self.taskType = task_type
         self.status = status
-        self.inputData = {}
-        self.outputData = {}
+        self.inputData = EMPTY
+        self.outputData = EMPTY
         self.referenceTaskName = node.taskReferenceName
         self.taskDefName = node.name or task_type
         self.workflowInstanceId = wf.workflowId
@@ -690,8 +712,8 @@ class Task:
                 continue
             setattr(t, name, data.get(name, _TASK_DEFAULTS.get(name)))
         t.status = TaskStatus.of(t.status)
-        t.inputData = data.get("inputData") or {}
-        t.outputData = data.get("outputData") or {}
+        t.inputData = data.get("inputData") or EMPTY
+        t.outputData = data.get("outputData") or EMPTY
         rest = {k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData")}
         t.extra = rest or None
         return t
@@ -787,9 +809,9 @@ class Workflow:
     def __init__(self, workflow_id: str, definition: WorkflowDef, snapshot_id: str, now: int) -> None:
         self.workflowId = workflow_id
         self.status = WorkflowStatus.RUNNING
-        self.input = {}
-        self.output = {}
-        self.variables = copy.deepcopy(definition.variables) if definition.variables else {}
+        self.input = EMPTY
+        self.output = EMPTY
+        self.variables = copy.deepcopy(definition.variables) if definition.variables else EMPTY
         self.tasks = []
         self.correlationId = None
         self.priority = 0
@@ -868,9 +890,9 @@ class Workflow:
         wf.priority = wf.priority or 0
         for name in ("lastRetriedTime", "createTime", "updateTime", "endTime"):
             setattr(wf, name, getattr(wf, name) or 0)
-        wf.input = data.get("input") or {}
-        wf.output = data.get("output") or {}
-        wf.variables = data.get("variables") or {}
+        wf.input = data.get("input") or EMPTY
+        wf.output = data.get("output") or EMPTY
+        wf.variables = data.get("variables") or EMPTY
         wf.taskToDomain = data.get("taskToDomain") or None
         wf.failedReferenceTaskNames = data.get("failedReferenceTaskNames") or None
         wf.failedTaskNames = data.get("failedTaskNames") or None

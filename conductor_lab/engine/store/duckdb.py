@@ -204,7 +204,7 @@ _SEARCH_FIELDS: dict[str, tuple[str, str]] = {
 _Step = Callable[[duckdb.DuckDBPyConnection], None]
 
 #: DuckDB's memory limit (buffer cache, query memory); larger queries spill to disk.
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "256MB"
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 #: Journal rows are applied to the tables once this many wait, or the oldest is this old.
