@@ -27,7 +27,7 @@ from conductor_lab.engine.decide import Decision, Outcome, base_ref, decide, wor
 from conductor_lab.engine.metadata import Metadata, parse_task_def, parse_workflow_def, raise_if
 from conductor_lab.engine.model import (
     EMPTY,
-    RESULT_STATUSES,
+    RESULT_STATUS_NAMES,
     StartWorkflowRequest,
     Task,
     TaskResult,
@@ -61,7 +61,6 @@ MAX_REASON = 500
 ACTIVE_WORKER_WINDOW_MS = 10_000
 MAX_LOGS_PER_RESULT = 10
 POLL_DATA_PERSIST_MS = 1000
-RESULT_STATUS_NAMES = frozenset(s.value for s in RESULT_STATUSES)
 
 
 def system_clock() -> int:

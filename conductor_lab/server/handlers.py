@@ -7,6 +7,7 @@ the ones conductor-oss makes while binding a request (types, ranges of query par
 
 from __future__ import annotations
 
+from conductor_lab.engine.model import RESULT_STATUS_NAMES
 from conductor_lab.errors import InvalidInput, MalformedBody, NotFound, validation_error
 from conductor_lab.server.base import (
     NO_CONTENT,
@@ -21,7 +22,6 @@ from conductor_lab.server.base import (
 
 MAX_POLL_TIMEOUT_MS = 5000
 MAX_SEARCH_SIZE = 5000
-RESULT_STATUSES = ("IN_PROGRESS", "FAILED", "FAILED_WITH_TERMINAL_ERROR", "COMPLETED", "CANCELED")
 
 _WORKER_ID = Param("workerid", doc="id of the polling worker")
 _DOMAIN = Param("domain", doc="task domain")
@@ -444,7 +444,7 @@ class UpdateTaskByRefHandler(BaseHandler):
         returns=[ok_text("the task id; empty body when no pending task matched")],
     )
     async def post(self, workflow_id: str, task_ref_name: str, status: str) -> None:
-        if status not in RESULT_STATUSES:
+        if status not in RESULT_STATUS_NAMES:
             raise MalformedBody(
                 "Failed to convert value of type 'java.lang.String' to required type 'TaskResult.Status'; "
                 f"No enum constant TaskResult.Status.{status}"
