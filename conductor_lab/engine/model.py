@@ -12,6 +12,7 @@ asks the flags and never lists status names.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, ClassVar
@@ -714,6 +715,11 @@ class Task:
                 continue
             setattr(t, name, data.get(name, _TASK_DEFAULTS.get(name)))
         t.status = TaskStatus.of(t.status)
+        # share the strings every task of a type repeats (a million recovered tasks, one copy)
+        for name in ("taskType", "taskDefName", "workflowType", "referenceTaskName"):
+            v = getattr(t, name)
+            if isinstance(v, str):
+                setattr(t, name, sys.intern(v))
         t.inputData = data.get("inputData") or EMPTY
         t.outputData = data.get("outputData") or EMPTY
         rest = {k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData")}

@@ -367,15 +367,10 @@ def test_bad_row_type_is_refused_before_the_journal(tmp_path: Path) -> None:
 
 
 class _FailLast(DuckDBStore):
-    """Appends a statement that fails after every real one (the last statement of the batch)."""
+    """Materialization fails at its last statement, after every real one has run."""
 
-    def _plan(self, b: Batch) -> list[Any]:
-        steps = super()._plan(b)
-
-        def boom(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute("INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')")
-
-        return [*steps, boom]
+    def _materialize_sql(self) -> list[str]:
+        return [*super()._materialize_sql(), "INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')"]
 
 
 def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path) -> None:

@@ -80,11 +80,6 @@ from conductor_lab.engine.store.base import (
     PollDataRow,
     SearchQuery,
     StoredWorkflow,
-    TaskDefRow,
-    TaskRow,
-    TransitionRow,
-    WorkflowDefRow,
-    WorkflowRow,
 )
 from conductor_lab.errors import InvalidInput
 
@@ -186,7 +181,7 @@ ALL_TABLES: tuple[_Table, ...] = (
 INDEXES: tuple[str, ...] = ()
 
 _RUNNING_SQL = "status IN ('RUNNING', 'PAUSED')"
-_RUNNING_PART = 250_000  # running workflows per load_running range (bounds DuckDB's sort memory)
+_RUNNING_PART = 25_000  # running workflows per load_running range: bounds DuckDB sort memory (256MB limit)
 
 # camelCase search fields -> (column, DuckDB type)
 _SEARCH_FIELDS: dict[str, tuple[str, str]] = {
@@ -208,8 +203,8 @@ DEFAULT_MEMORY_LIMIT = "256MB"
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 #: Journal rows are applied to the tables once this many wait, or the oldest is this old.
-MATERIALIZE_BATCHES = 256
-MATERIALIZE_AGE_SECONDS = 1.0
+MATERIALIZE_BATCHES = 64
+MATERIALIZE_AGE_SECONDS = 0.25
 
 
 def encode_batch(b: Batch) -> str:
@@ -231,79 +226,85 @@ def encode_batch(b: Batch) -> str:
     ).decode()
 
 
-def decode_batch(text: str) -> Batch:
-    d = orjson.loads(text)
-    return Batch(
-        workflows=[WorkflowRow(*r) for r in d["w"]],
-        tasks=[TaskRow(*r) for r in d["t"]],
-        snapshots=[(r[0], r[1]) for r in d["s"]],
-        transitions=[TransitionRow(*r) for r in d["x"]],
-        logs=[LogRow(*r) for r in d["l"]],
-        poll_data=[PollDataRow(*r) for r in d["p"]],
-        task_defs=[TaskDefRow(*r) for r in d["td"]],
-        task_def_deletes=list(d["tdd"]),
-        workflow_defs=[WorkflowDefRow(*r) for r in d["wd"]],
-        workflow_def_deletes=[(r[0], r[1]) for r in d["wdd"]],
-        workflow_deletes=list(d["wfd"]),
+def _rows_sql(t: _Table, key: str) -> str:
+    """The journal's rows for one table, typed: ``(seq, <table columns>)``."""
+    cols = ", ".join(
+        (f"r[{i + 1}]" if typ == "VARCHAR" else f"CAST(r[{i + 1}] AS {typ})") + f" AS {col}"
+        for i, (col, typ) in enumerate(t.columns)
+    )
+    return (
+        f"SELECT _jseq, _i, {cols} FROM "
+        f"(SELECT seq AS _jseq, unnest(b.{key}) AS r, generate_subscripts(b.{key}, 1) AS _i FROM _j)"
     )
 
 
-def merge_batches(batches: Sequence[Batch]) -> Batch:
-    """Batches in commit order folded into one with the same end state (latest row per key)."""
-    workflows: dict[str, WorkflowRow] = {}
-    tasks: dict[str, TaskRow] = {}
-    snapshots: dict[str, str] = {}
-    transitions: list[TransitionRow] = []
-    logs: list[LogRow] = []
-    poll: dict[tuple[str, str], PollDataRow] = {}
-    task_defs: dict[str, TaskDefRow] = {}
-    task_def_deletes: dict[str, None] = {}
-    workflow_defs: dict[tuple[str, int], WorkflowDefRow] = {}
-    workflow_def_deletes: dict[tuple[str, int], None] = {}
-    workflow_deletes: dict[str, None] = {}
-    for b in batches:
-        for name in b.task_def_deletes:
-            task_defs.pop(name, None)
-            task_def_deletes[name] = None
-        for td in b.task_defs:
-            task_defs[td.name] = td  # the delete (if any) still runs first: delete + append
-        for key in b.workflow_def_deletes:
-            workflow_defs.pop((key[0], key[1]), None)
-            workflow_def_deletes[(key[0], key[1])] = None
-        for wd in b.workflow_defs:
-            workflow_defs[(wd.name, wd.version)] = wd
-        for sid, text in b.snapshots:
-            snapshots.setdefault(sid, text)  # insert-if-absent, as in the table
-        for w in b.workflows:
-            workflows[w.workflow_id] = w
-        for t in b.tasks:
-            tasks[t.task_id] = t
-        transitions.extend(b.transitions)
-        logs.extend(b.logs)
-        for p in b.poll_data:
-            poll[(p.queue_name, p.domain)] = p
-        if b.workflow_deletes:
-            gone = set(b.workflow_deletes)
-            for wid in gone:
-                workflows.pop(wid, None)
-                workflow_deletes[wid] = None
-            gone_tasks = {k for k, t in tasks.items() if t.workflow_id in gone}
-            for k in gone_tasks:
-                del tasks[k]
-            logs = [row for row in logs if row.task_id not in gone_tasks]
-    return Batch(
-        workflows=list(workflows.values()),
-        tasks=list(tasks.values()),
-        snapshots=list(snapshots.items()),
-        transitions=transitions,
-        logs=logs,
-        poll_data=list(poll.values()),
-        task_defs=list(task_defs.values()),
-        task_def_deletes=list(task_def_deletes),
-        workflow_defs=list(workflow_defs.values()),
-        workflow_def_deletes=list(workflow_def_deletes),
-        workflow_deletes=list(workflow_deletes),
+def _latest_sql(t: _Table, key: str) -> str:
+    """The newest journal row per key of one table."""
+    return (
+        f"SELECT * FROM ({_rows_sql(t, key)}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(t.key)} ORDER BY _jseq DESC, _i DESC) = 1"
     )
+
+
+def _match(t: _Table, other: str) -> str:
+    return " AND ".join(f"{t.name}.{k} = {other}.{k}" for k in t.key)
+
+
+def _upsert_sql(t: _Table, key: str) -> list[str]:
+    cols = ", ".join(c for c, _ in t.columns)
+    return [
+        f"CREATE OR REPLACE TEMP TABLE _u AS {_latest_sql(t, key)}",
+        f"DELETE FROM {t.name} USING _u WHERE {_match(t, '_u')}",
+        f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM _u",
+    ]
+
+
+def _definitions_sql(t: _Table, key: str, deletes: str) -> list[str]:
+    """Upserts and deletes of definitions: the later operation on a key wins."""
+    cols = ", ".join(c for c, _ in t.columns)
+    if len(t.key) == 1:
+        deleted = f"SELECT seq AS _jseq, unnest(b.{deletes}) AS {t.key[0]} FROM _j"
+    else:  # workflow definitions: [name, version]
+        deleted = (
+            f"SELECT _jseq, r[1] AS name, CAST(r[2] AS INTEGER) AS version "
+            f"FROM (SELECT seq AS _jseq, unnest(b.{deletes}) AS r FROM _j)"
+        )
+    keys = ", ".join(t.key)
+    on = " AND ".join(f"u.{k} = d.{k}" for k in t.key)
+    return [
+        f"CREATE OR REPLACE TEMP TABLE _u AS {_latest_sql(t, key)}",
+        f"CREATE OR REPLACE TEMP TABLE _d AS SELECT {keys}, max(_jseq) AS _jseq FROM ({deleted}) GROUP BY {keys}",
+        f"DELETE FROM {t.name} USING (SELECT {keys} FROM _u UNION SELECT {keys} FROM _d) AS k WHERE {_match(t, 'k')}",
+        f"INSERT INTO {t.name} ({cols}) SELECT {', '.join('u.' + c for c, _ in t.columns)} FROM _u AS u "
+        f"LEFT JOIN _d AS d ON {on} WHERE d._jseq IS NULL OR u._jseq >= d._jseq",  # in one batch: delete, then upsert
+    ]
+
+
+def _append_sql(t: _Table, key: str) -> list[str]:
+    cols = ", ".join(c for c, _ in t.columns)
+    return [f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM ({_rows_sql(t, key)}) ORDER BY _jseq, _i"]
+
+
+#: ``from_json`` structure of a journal row (see ``encode_batch``).
+_JOURNAL_SPEC = (
+    '{"w":[["VARCHAR"]],"t":[["VARCHAR"]],"s":[["VARCHAR"]],"x":[["VARCHAR"]],"l":[["VARCHAR"]],'
+    '"p":[["VARCHAR"]],"td":[["VARCHAR"]],"tdd":["VARCHAR"],"wd":[["VARCHAR"]],"wdd":[["VARCHAR"]],'
+    '"wfd":["VARCHAR"]}'
+)
+
+#: Applying the journal (``_j``: the parsed journal rows) to the tables: pure SQL, so DuckDB does
+#: the work with the GIL released and the event loop keeps running.
+MATERIALIZE_SQL: tuple[str, ...] = (
+    *_definitions_sql(TASK_DEFS, "td", "tdd"),
+    *_definitions_sql(WORKFLOW_DEFS, "wd", "wdd"),
+    f"INSERT OR IGNORE INTO cl_snapshots SELECT snapshot_id, json FROM ({_rows_sql(SNAPSHOTS, 's')}) "
+    "QUALIFY row_number() OVER (PARTITION BY snapshot_id ORDER BY _jseq, _i) = 1",
+    *_upsert_sql(WORKFLOWS, "w"),
+    *_upsert_sql(TASKS, "t"),
+    *_append_sql(TRANSITIONS, "x"),
+    *_append_sql(TASK_LOGS, "l"),
+    *_upsert_sql(POLL_DATA, "p"),
+)
 
 
 class DuckDBStore:
@@ -364,7 +365,7 @@ class DuckDBStore:
         """Make the batch durable: ONE journal row in one autocommit statement (see "Journal")."""
         if not len(batch):
             return
-        self._plan(batch)  # type check: a bad row raises here, before anything is written
+        self._validate(batch)  # a bad row raises here, before it reaches the journal
         text = encode_batch(batch)
         with self._wlock:
             self._check_open()
@@ -395,50 +396,59 @@ class DuckDBStore:
             if self._pending == 0:
                 return 0
             con = self._writer
-            rows = con.execute("SELECT seq, batch FROM cl_journal ORDER BY seq").fetchall()
-            if not rows:
+            n, upto = con.execute("SELECT count(*), max(seq) FROM cl_journal").fetchone() or (0, None)
+            if not n:
                 self._pending = 0
                 return 0
-            merged = merge_batches([decode_batch(text) for _, text in rows])
-            steps = self._plan(merged)
             con.execute("BEGIN TRANSACTION")
             try:
-                for step in steps:
-                    step(con)
-                con.execute("DELETE FROM cl_journal WHERE seq <= ?", [rows[-1][0]])
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _j AS SELECT seq, from_json(batch, '{_JOURNAL_SPEC}') AS b "
+                    "FROM cl_journal WHERE seq <= ?",
+                    [upto],
+                )
+                for sql in self._materialize_sql():
+                    con.execute(sql)
+                deleted = [r[0] for r in con.execute("SELECT DISTINCT unnest(b.wfd) FROM _j").fetchall()]
+                if deleted:
+                    _delete_workflows(deleted)(con)
+                con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
+                for tmp in ("_j", "_u", "_d"):
+                    con.execute(f"DROP TABLE IF EXISTS {tmp}")
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
                 raise
             self._pending = 0
-            return len(rows)
+            return int(n)
 
-    def _plan(self, b: Batch) -> list[_Step]:
-        """The batch as an ordered list of set-based statements (arrow tables built up front)."""
-        steps: list[_Step] = []
-        if b.task_def_deletes:
-            steps.append(_delete_keys(TASK_DEFS, [(n,) for n in b.task_def_deletes]))
-        if b.workflow_def_deletes:
-            steps.append(_delete_keys(WORKFLOW_DEFS, b.workflow_def_deletes))
-        if b.task_defs:
-            steps.append(_upsert(TASK_DEFS, b.task_defs))
-        if b.workflow_defs:
-            steps.append(_upsert(WORKFLOW_DEFS, b.workflow_defs))
-        if b.snapshots:
-            steps.append(_insert_ignore(SNAPSHOTS, list(dict(b.snapshots).items())))
-        if b.workflows:
-            steps.append(_upsert(WORKFLOWS, b.workflows))
-        if b.tasks:
-            steps.append(_upsert(TASKS, b.tasks))
-        if b.transitions:
-            steps.append(_append(TRANSITIONS, b.transitions))
-        if b.logs:
-            steps.append(_append(TASK_LOGS, b.logs))
-        if b.poll_data:
-            steps.append(_upsert(POLL_DATA, b.poll_data))
-        if b.workflow_deletes:
-            steps.append(_delete_workflows(b.workflow_deletes))
-        return steps
+    def _materialize_sql(self) -> Sequence[str]:
+        return MATERIALIZE_SQL
+
+    @staticmethod
+    def _validate(b: Batch) -> None:
+        """Every row converts to its table's column types (raises TypeError/ValueError otherwise)."""
+        for t, rows in (
+            (TASK_DEFS, b.task_defs),
+            (WORKFLOW_DEFS, b.workflow_defs),
+            (SNAPSHOTS, b.snapshots),
+            (WORKFLOWS, b.workflows),
+            (TASKS, b.tasks),
+            (TRANSITIONS, b.transitions),
+            (TASK_LOGS, b.logs),
+            (POLL_DATA, b.poll_data),
+        ):
+            if rows:
+                t.arrow(rows)
+        for name in b.task_def_deletes:
+            if not isinstance(name, str):
+                raise TypeError(f"task_def_deletes: {name!r} is not a str")
+        for name, version in b.workflow_def_deletes:
+            if not isinstance(name, str) or not isinstance(version, int):
+                raise TypeError(f"workflow_def_deletes: {(name, version)!r} is not (str, int)")
+        for wid in b.workflow_deletes:
+            if not isinstance(wid, str):
+                raise TypeError(f"workflow_deletes: {wid!r} is not a str")
 
     # ------------------------------------------------------------------ reads
 
@@ -479,7 +489,7 @@ class DuckDBStore:
         cut into workflow_id ranges of about ``_RUNNING_PART`` workflows (bounds from
         ``quantile_disc`` over the ids); per range ONE statement joins them to their tasks, ordered
         by (workflow_id, seq), streamed as arrow record batches of ``chunk`` rows and grouped here.
-        Ranges bound DuckDB's sort memory: 1,000,000 running workflows (1 task each, ~300 B JSON)
+        Ranges bound DuckDB's sort memory (it must fit under the store's memory limit): 1,000,000 running workflows (1 task each, ~300 B JSON)
         load in ~2 s with a peak RSS of ~0.75 GB instead of ~1.5 GB for one global sort.
         """
         cur = self._cursor()
@@ -718,67 +728,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass  # no transaction active (e.g. COMMIT itself failed and DuckDB already rolled back)
-
-
-def _key_delete_sql(t: _Table) -> str:
-    if len(t.key) == 1:
-        return f"DELETE FROM {t.name} WHERE list_contains(?::VARCHAR[], {t.key[0]})"
-    # composite keys: one list parameter per key column, zipped by unnest
-    types = dict(t.columns)
-    keys = ", ".join(f"unnest(?::{types[k]}[]) AS k{i}" for i, k in enumerate(t.key))
-    match = " AND ".join(f"{t.name}.{k} = b.k{i}" for i, k in enumerate(t.key))
-    return f"DELETE FROM {t.name} USING (SELECT {keys}) AS b WHERE {match}"
-
-
-def _key_params(t: _Table, keys: Sequence[Sequence[Any]]) -> list[Any]:
-    return [[k[i] for k in keys] for i in range(len(t.key))]
-
-
-def _delete_keys(t: _Table, keys: Sequence[Sequence[Any]]) -> _Step:
-    sql, params = _key_delete_sql(t), _key_params(t, keys)
-
-    def step(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(sql, params)
-
-    return step
-
-
-def _append(t: _Table, rows: Sequence[Sequence[Any]]) -> _Step:
-    table = t.arrow(rows)
-
-    def step(con: duckdb.DuckDBPyConnection) -> None:
-        con.from_arrow(table).insert_into(t.name)
-
-    return step
-
-
-def _upsert(t: _Table, rows: Sequence[Sequence[Any]]) -> _Step:
-    """Delete the rows' keys, then append the rows (keys are unique within ``rows``)."""
-    table = t.arrow(rows)
-    names = [c for c, _ in t.columns]
-    positions = [names.index(k) for k in t.key]
-    sql = _key_delete_sql(t)
-    params = [[r[p] for r in rows] for p in positions]
-
-    def step(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(sql, params)
-        con.from_arrow(table).insert_into(t.name)
-
-    return step
-
-
-def _insert_ignore(t: _Table, rows: Sequence[Sequence[Any]]) -> _Step:
-    table = t.arrow(rows)
-    view = f"batch_{t.name}"
-
-    def step(con: duckdb.DuckDBPyConnection) -> None:
-        con.register(view, table)
-        try:
-            con.execute(f"INSERT OR IGNORE INTO {t.name} SELECT * FROM {view}")
-        finally:
-            con.unregister(view)
-
-    return step
 
 
 def _delete_workflows(workflow_ids: Sequence[str]) -> _Step:
