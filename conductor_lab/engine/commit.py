@@ -152,6 +152,9 @@ class GroupCommitter:
         self.store = store
         self.loop = loop
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conductor-lab-commit")
+        # store maintenance (DuckDB: folding the journal into the tables) runs beside the commits
+        self._maintainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conductor-lab-maintain")
+        self._maintaining = False
         self._open = _Pending(loop)
         self._inflight: _Pending | None = None
         self._kick_scheduled = False
@@ -269,16 +272,18 @@ class GroupCommitter:
             log.error("commit failed: %s", exc)
             self.failed = exc
         self._resolve(pending, exc)
-        if exc is None and self.store.needs_maintenance():
+        if exc is None and not self._maintaining and self.store.needs_maintenance():
             self._maintain()
         if not self._open.empty():
             self._kick()
 
     def _maintain(self) -> None:
-        """Store housekeeping on the writer thread, between two commits (nobody waits for it)."""
-        fut = self.loop.run_in_executor(self._writer, self.store.maintain)
+        """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""
+        self._maintaining = True
+        fut = self.loop.run_in_executor(self._maintainer, self.store.maintain)
 
         def done(f: asyncio.Future[None]) -> None:
+            self._maintaining = False
             if f.exception() is not None:
                 log.error("store maintenance failed: %s", f.exception())
 
@@ -302,3 +307,4 @@ class GroupCommitter:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+        self._maintainer.shutdown(wait=True)

@@ -790,3 +790,41 @@ def test_concurrent_reads_while_a_writer_thread_commits(tmp_path: Path) -> None:
     )
     assert s.stats()["rows"]["cl_tasks"] == 2 * rounds
     s.close()
+
+
+def test_materialization_runs_beside_journal_commits(tmp_path: Path) -> None:
+    """A materializer thread folding the journal while a writer thread keeps committing."""
+    s = open_store(tmp_path)
+    n = 300
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(n):
+                s.commit(Batch(workflows=[wf(f"w{i}")], tasks=[task(f"t{i}", f"w{i}", 1)]))
+                s.commit(Batch(tasks=[task(f"t{i}", f"w{i}", 1, status="COMPLETED")]))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def materializer() -> None:
+        try:
+            while not done.is_set():
+                s.materialize()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=materializer)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert not errors, errors
+    s.materialize()
+    rows = s.stats()["rows"]
+    assert rows["cl_workflows"] == n and rows["cl_tasks"] == n
+    assert s._query("SELECT count(*) FROM cl_tasks WHERE status = 'COMPLETED'") == [(n,)]
+    assert s._query("SELECT count(*) FROM cl_journal") == [(0,)]
+    s.close()

@@ -326,7 +326,9 @@ class DuckDBStore:
         self._con.execute(f"SET GLOBAL fsync_mode = '{'STANDARD' if durable else 'NONE'}'")
         self._create_schema()
         self._writer = self._con.cursor()  # used by commit() only (one writer thread)
-        self._wlock = threading.Lock()  # serialises commit(), materialize() and close()
+        self._mat = self._con.cursor()  # used by materialize() only
+        self._wlock = threading.Lock()  # serialises journal commits, the counters and close()
+        self._mlock = threading.Lock()  # one materialization at a time
         self._clock = threading.Lock()  # serialises cursor creation on the root connection
         self._closed = False
         seq, pending = self._con.execute("SELECT coalesce(max(seq), 0), count(*) FROM cl_journal").fetchone() or (0, 0)
@@ -382,26 +384,28 @@ class DuckDBStore:
         )
 
     def maintain(self) -> None:
-        """Apply the journal to the tables (called on the writer thread between commits)."""
+        """Apply the journal to the tables; may run on its own thread while commits go on."""
         self.materialize()
 
     def materialize(self) -> int:
-        """Apply every journal row to the tables in ONE transaction and drop those rows.
+        """Apply the journal rows committed so far to the tables in ONE transaction, then drop them.
 
-        Returns the number of journal rows applied. Idempotent and crash-safe: the tables change
-        and the journal rows disappear in the same transaction.
+        Returns the number of journal rows applied. Crash-safe: the tables change and those journal
+        rows disappear in the same transaction. It runs on its own connection and holds only the
+        materializer lock, so journal commits (new rows, higher ``seq``) go on meanwhile; DuckDB's
+        MVCC keeps the two apart (appends vs. changes to older rows).
         """
-        with self._wlock:
-            self._check_open()
-            if self._pending == 0:
-                return 0
-            con = self._writer
-            n, upto = con.execute("SELECT count(*), max(seq) FROM cl_journal").fetchone() or (0, None)
-            if not n:
-                self._pending = 0
-                return 0
+        with self._mlock:
+            with self._wlock:
+                self._check_open()
+                if self._pending == 0:
+                    return 0
+                upto = self._seq
+            con = self._mat
             con.execute("BEGIN TRANSACTION")
             try:
+                row = con.execute("SELECT count(*) FROM cl_journal WHERE seq <= ?", [upto]).fetchone()
+                n = int(row[0]) if row else 0
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _j AS SELECT seq, from_json(batch, '{_JOURNAL_SPEC}') AS b "
                     "FROM cl_journal WHERE seq <= ?",
@@ -419,8 +423,11 @@ class DuckDBStore:
             except BaseException:
                 _rollback(con)
                 raise
-            self._pending = 0
-            return int(n)
+            with self._wlock:
+                self._pending = max(0, self._pending - n)
+                if self._pending:
+                    self._pending_since = time.monotonic()
+            return n
 
     def _materialize_sql(self) -> Sequence[str]:
         return MATERIALIZE_SQL
@@ -694,7 +701,7 @@ class DuckDBStore:
                 self.materialize()
             except duckdb.Error:
                 pass  # the journal stays; the next open applies it
-        with self._wlock, self._clock:
+        with self._mlock, self._wlock, self._clock:
             if self._closed:
                 return
             self._closed = True
@@ -703,6 +710,7 @@ class DuckDBStore:
             except duckdb.Error:
                 pass  # e.g. a reader still has a transaction open; closing checkpoints when it can
             finally:
+                self._mat.close()
                 self._writer.close()
                 self._con.close()
 
