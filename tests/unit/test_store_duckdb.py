@@ -828,3 +828,16 @@ def test_materialization_runs_beside_journal_commits(tmp_path: Path) -> None:
     assert s._query("SELECT count(*) FROM cl_tasks WHERE status = 'COMPLETED'") == [(n,)]
     assert s._query("SELECT count(*) FROM cl_journal") == [(0,)]
     s.close()
+
+
+def test_materializer_checkpoints_once_the_wal_is_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duckdb_store, "CHECKPOINT_WAL_BYTES", 64 * 1024)
+    s = open_store(tmp_path)
+    wal = Path(str(tmp_path / "store.duckdb") + ".wal")
+    for i in range(200):  # ~200 journal rows with 1 KB payloads: well past 64 KB of WAL
+        s.commit(Batch(workflows=[wf(f"w{i}", payload="x" * 1000)]))
+    assert wal.exists() and wal.stat().st_size >= 64 * 1024
+    s.materialize()
+    assert not wal.exists() or wal.stat().st_size < 64 * 1024
+    assert s.stats()["rows"]["cl_workflows"] == 200
+    s.close()
