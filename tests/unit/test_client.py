@@ -19,20 +19,13 @@ from conductor_lab.client import (
     Worker,
     WorkerRunner,
 )
+from tests.conftest import wait_until
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def make_client(handler: Handler, base_url: str = "http://conductor") -> ConductorClient:
     return ConductorClient(base_url, transport=httpx.MockTransport(handler))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.005)
 
 
 class Recorder:
