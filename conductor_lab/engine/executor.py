@@ -30,6 +30,7 @@ from conductor_lab.engine.model import (
     RESULT_STATUS_NAMES,
     StartWorkflowRequest,
     Task,
+    TaskDef,
     TaskResult,
     TaskStatus,
     Workflow,
@@ -128,8 +129,8 @@ class Executor:
 
     def _recover(self) -> None:
         """Runs in a reader thread before the server answers anything."""
-        for text in self.store.load_task_defs():
-            self.meta.put_task_def(parse_task_def(orjson.loads(text), "taskDef"))
+        for text in self.store.load_task_defs():  # stored definitions were validated when registered
+            self.meta.put_task_def(TaskDef.parse(orjson.loads(text)))
         for text in self.store.load_workflow_defs():
             wd: WorkflowDef = WorkflowDef.parse(orjson.loads(text))
             self.meta.put_workflow_def(wd)
