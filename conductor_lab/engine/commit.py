@@ -95,7 +95,6 @@ class _Pending:
         "workflow_def_deletes",
         "workflow_deletes",
         "future",
-        "after",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -111,7 +110,6 @@ class _Pending:
         self.workflow_def_deletes: dict[tuple[str, int], None] = {}
         self.workflow_deletes: dict[str, None] = {}
         self.future: asyncio.Future[None] = loop.create_future()
-        self.after: list[Any] = []
 
     def empty(self) -> bool:
         return not (
@@ -213,14 +211,6 @@ class GroupCommitter:
         p.workflows.pop(workflow_id, None)
         p.workflow_deletes[workflow_id] = None
 
-    def after_commit(self, callback: Any) -> None:
-        """Run ``callback()`` on the loop once everything marked so far is durable."""
-        target = self._open if not self._open.empty() else self._inflight
-        if target is None:
-            self.loop.call_soon(callback)
-        else:
-            target.after.append(callback)
-
     # -- durability --------------------------------------------------------------------------
 
     def barrier(self) -> asyncio.Future[None]:
@@ -296,9 +286,6 @@ class GroupCommitter:
             else:
                 pending.future.set_exception(exc)
                 pending.future.exception()  # mark retrieved: waiters may be gone
-        if exc is None:
-            for cb in pending.after:
-                cb()
 
     async def flush(self) -> None:
         """Wait until everything marked so far is durable."""

@@ -151,8 +151,9 @@ class Executor:
                 elif t.status == TaskStatus.SCHEDULED:
                     due = t.updateTime + t.callbackAfterSeconds * 1000
                     self.queue.push(self._queue_name(t), t.taskId, priority=wf.priority, delay_ms=max(0, due - now))
-                else:  # IN_PROGRESS: the decider checks its response timeout
-                    self._arm(wf.workflowId, now)
+                elif t.responseTimeoutSeconds > 0:  # IN_PROGRESS: its lease runs out where it left off
+                    due = t.updateTime + (t.responseTimeoutSeconds + t.callbackAfterSeconds) * 1000
+                    self.queue.lease(t.taskId, max(0, due - now))
             if open_tasks == 0 or wf.definition.timeoutSeconds > 0 or self._has_deadlines(wf):
                 self._arm(wf.workflowId, now)
 
@@ -202,9 +203,9 @@ class Executor:
         if self._loop is None:
             return
         due = self._timers[0][0] if self._timers else None
-        qdue = self.queue.next_due()
-        if qdue is not None and (due is None or qdue < due):
-            due = qdue
+        for qdue in (self.queue.next_due(), self.queue.next_lease_expiry()):
+            if qdue is not None and (due is None or qdue < due):
+                due = qdue
         if due is None:
             return
         if self._timer_handle is not None and self._timer_due is not None and self._timer_due <= due:
@@ -230,6 +231,13 @@ class Executor:
         self.queue.promote_due()
         fired = 0
         seen: set[str] = set()
+        for task_id in self.queue.expired_leases():  # response timeouts: the decider judges them
+            t = self.tasks.get(task_id)
+            wf = self.workflows.get(t.workflowInstanceId) if t is not None else None
+            if wf is not None and not wf.status.terminal and wf.workflowId not in seen:
+                seen.add(wf.workflowId)
+                self._run(wf)
+                fired += 1
         while self._timers and self._timers[0][0] <= now:
             due, _, wf_id = heapq.heappop(self._timers)
             if self._wake.get(wf_id) != due or wf_id in seen:
@@ -270,6 +278,7 @@ class Executor:
             self._task_changed(t, old)
             if t.status.terminal:
                 self.queue.remove(t.taskId)
+                self.queue.release(t.taskId)
         for t in d.schedule:
             t.seq = len(wf.tasks) + 1
             wf.tasks.append(t)
@@ -352,6 +361,7 @@ class Executor:
                     t.endTime = now
                     t.updateTime = now
                     self.queue.remove(t.taskId)
+                    self.queue.release(t.taskId)
                     self._task_changed(t, prev)
         failed = [t for t in wf.tasks if t.status in (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)]
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
@@ -374,6 +384,7 @@ class Executor:
             for t in wf.tasks:
                 self.tasks.pop(t.taskId, None)
                 self.queue.remove(t.taskId)
+                self.queue.release(t.taskId)
 
     # ------------------------------------------------------------------------------------------
     # queues and domains
@@ -797,7 +808,10 @@ class Executor:
         t.updateTime = now
         self._task_changed(t, old)
         if t.responseTimeoutSeconds > 0:
-            self._arm(wf.workflowId, now + t.responseTimeoutSeconds * 1000)
+            self.queue.lease(t.taskId, t.responseTimeoutSeconds * 1000)
+        td = t.node.taskDefinition
+        if td is not None and td.timeoutSeconds > 0 and t.pollCount == 1:  # the task clock starts now
+            self._arm(wf.workflowId, t.startTime + (t.startDelayInSeconds + td.timeoutSeconds) * 1000)
         return t.to_json()
 
     async def update_task(self, result: Any) -> str:
@@ -856,16 +870,19 @@ class Executor:
         assert r.taskId is not None
         t, wf = await self._task(r.taskId)
         now = self.clock()
-        if r.extendLease:
+        if r.extendLease:  # a heartbeat: only the response-timeout clock moves; nothing is re-queued
             if not t.status.terminal:
                 t.updateTime = now
+                self.queue.extend_lease(t.taskId, t.responseTimeoutSeconds * 1000)
                 self.committer.task(t)
             return t
         if r.status is None:
             raise ConductorLabError(f"Task status cannot be null for task {r.taskId}")
         if t.status.terminal or wf.status.terminal:
             self.queue.remove(t.taskId)
+            self.queue.release(t.taskId)
             return t
+        self.queue.release(t.taskId)
         status = TaskStatus.of(r.status)
         worker = kind_of(t.node.type).KIND == "worker"
         old = t.status

@@ -246,8 +246,6 @@ class Bean:
             out.setdefault(k, v)
         return out
 
-    def copy(self) -> Any:
-        return type(self).parse(copy.deepcopy(self.to_json()))
 
 
 def _dump(v: Any) -> Any:
