@@ -64,8 +64,3 @@ def kind_of(task_type: str) -> ModuleType:
     """The module for a workflow-task ``type``; unknown types are worker tasks (USER_DEFINED)."""
     return REGISTRY.get(task_type, simple)
 
-
-def is_system(task_type: str) -> bool:
-    """True when the engine (not a worker) executes tasks of this type."""
-    mod = REGISTRY.get(task_type)
-    return mod is not None and mod.KIND != "worker"
