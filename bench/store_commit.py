@@ -1,14 +1,13 @@
 """Benchmark DuckDBStore.commit (and load_running at scale).
 
     python bench/store_commit.py                       # commit figures, durable and no-fsync
-    python bench/store_commit.py --upsert replace      # same with INSERT OR REPLACE upserts (comparison)
-    python bench/store_commit.py --no-index            # same without the cl_tasks(workflow_id) index
     python bench/store_commit.py --running 1000000     # build N running workflows (1 task each), time load_running
                                                        # (the file, ~0.8 GB at 1M, is kept in --db / $TMPDIR for reuse)
 
 Each commit of size n holds n workflow upserts (random existing workflows), n task upserts (half complete an
 existing recent task, half schedule a new one) and n transitions, i.e. 3n rows; the store is prefilled
-with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row).
+with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row). A commit is one journal
+row; after each batch size the time to fold the journal into the tables (``materialize``) is printed too.
 """
 
 from __future__ import annotations
@@ -21,15 +20,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb  # noqa: E402
 
-import conductor_lab.engine.store.duckdb as dstore  # noqa: E402
 from conductor_lab.engine.store.base import Batch, TaskRow, TransitionRow, WorkflowRow  # noqa: E402
 from conductor_lab.engine.store.duckdb import DuckDBStore  # noqa: E402
 
@@ -54,26 +50,8 @@ def task_row(tid: str, wid: str, seq: int, status: str = "SCHEDULED", t: int = 0
     return TaskRow(tid, wid, seq, "SIMPLE", f"ref_{seq}", status, 0, None, t, t, 0, t, js)
 
 
-def _upsert_replace(t: Any, rows: Sequence[Sequence[Any]]) -> Callable[[duckdb.DuckDBPyConnection], None]:
-    """The alternative measured against delete+append: INSERT OR REPLACE from a registered table."""
-    table = t.arrow(rows)
-    view = f"batch_{t.name}"
-
-    def step(con: duckdb.DuckDBPyConnection) -> None:
-        con.register(view, table)
-        try:
-            con.execute(f"INSERT OR REPLACE INTO {t.name} SELECT * FROM {view}")
-        finally:
-            con.unregister(view)
-
-    return step
-
-
-def open_store(path: str, durable: bool, no_index: bool) -> DuckDBStore:
-    s = DuckDBStore(path, durable=durable)
-    if no_index:
-        s._writer.execute("DROP INDEX IF EXISTS cl_tasks_workflow_id")
-    return s
+def open_store(path: str, durable: bool) -> DuckDBStore:
+    return DuckDBStore(path, durable=durable)
 
 
 def prefill(store: DuckDBStore, n: int) -> tuple[list[str], list[tuple[str, str, int]]]:
@@ -93,7 +71,7 @@ def prefill(store: DuckDBStore, n: int) -> tuple[list[str], list[tuple[str, str,
 def bench_commits(args: argparse.Namespace, durable: bool) -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as d:
         path = os.path.join(d, "bench.duckdb")
-        store = open_store(path, durable, args.no_index)
+        store = open_store(path, durable)
         wids, tasks = prefill(store, args.prefill)
         recent = tasks[-1000:]
         rng = random.Random(42)
@@ -137,11 +115,14 @@ def bench_commits(args: argparse.Namespace, durable: bool) -> None:
             p90 = sorted(times)[int(len(times) * 0.9) - 1]
             rows = 3 * n
             print(
-                f"durable={durable!s:5} upsert={args.upsert:14} index={not args.no_index!s:5} n={n:5d} "
+                f"durable={durable!s:5} n={n:5d} "
                 f"commits={commits:4d}  ms/commit median {med * 1e3:7.2f}  p90 {p90 * 1e3:7.2f}  "
                 f"rows/s {rows / med:9,.0f}  (tasks/s {n / med:9,.0f})",
                 flush=True,
             )
+            t0 = time.perf_counter()
+            folded = store.materialize()
+            print(f"  materialize {folded} journal rows: {(time.perf_counter() - t0) * 1e3:.1f} ms", flush=True)
         st = store.stats()
         print(f"  file before close: {st['file_size_bytes'] / 1e6:.1f} MB  rows: {st['rows']}")
         t0 = time.perf_counter()
@@ -195,8 +176,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prefill", type=int, default=100_000, help="workflows+tasks already in the store")
     p.add_argument("--rows", type=int, default=20_000, help="task rows per batch size (caps commits at 200)")
-    p.add_argument("--upsert", choices=["delete+append", "replace"], default="delete+append")
-    p.add_argument("--no-index", action="store_true", help="drop the cl_tasks(workflow_id) index")
     p.add_argument("--durable", choices=["both", "yes", "no"], default="both")
     p.add_argument(
         "--running", type=int, default=0, help="time load_running over N running workflows instead"
@@ -210,8 +189,6 @@ def main() -> None:
     if args.running:
         bench_running(args)
         return
-    if args.upsert == "replace":
-        dstore._upsert = _upsert_replace  # type: ignore[assignment]
     for durable in {"both": (True, False), "yes": (True,), "no": (False,)}[args.durable]:
         bench_commits(args, durable)
 

@@ -150,7 +150,7 @@ class Executor:
                     self._arm(wf.workflowId, now)
                 elif t.status == TaskStatus.SCHEDULED:
                     due = t.updateTime + t.callbackAfterSeconds * 1000
-                    self.queue.push(self._queue_name(t), t.taskId, priority=wf.priority, delay_ms=max(0, due - now))
+                    self._enqueue(wf, t, max(0, due - now))
                 elif t.responseTimeoutSeconds > 0:  # IN_PROGRESS: its lease runs out where it left off
                     due = t.updateTime + (t.responseTimeoutSeconds + t.callbackAfterSeconds) * 1000
                     self.queue.lease(t.taskId, max(0, due - now))
@@ -229,21 +229,18 @@ class Executor:
         """Fire every timer due at ``clock()`` (tests with an injected clock call this)."""
         now = self.clock()
         self.queue.promote_due()
-        fired = 0
-        seen: set[str] = set()
+        due: list[str] = []  # workflow ids to decide now
         for task_id in self.queue.expired_leases():  # response timeouts: the decider judges them
             t = self.tasks.get(task_id)
-            wf = self.workflows.get(t.workflowInstanceId) if t is not None else None
-            if wf is not None and not wf.status.terminal and wf.workflowId not in seen:
-                seen.add(wf.workflowId)
-                self._run(wf)
-                fired += 1
+            if t is not None:
+                due.append(t.workflowInstanceId)
         while self._timers and self._timers[0][0] <= now:
-            due, _, wf_id = heapq.heappop(self._timers)
-            if self._wake.get(wf_id) != due or wf_id in seen:
-                continue  # superseded by an earlier entry, or already decided in this round
-            del self._wake[wf_id]
-            seen.add(wf_id)
+            at, _, wf_id = heapq.heappop(self._timers)
+            if self._wake.get(wf_id) == at:  # else superseded by an earlier entry
+                del self._wake[wf_id]
+                due.append(wf_id)
+        fired = 0
+        for wf_id in dict.fromkeys(due):
             wf = self.workflows.get(wf_id)
             if wf is not None and not wf.status.terminal:
                 self._run(wf)
@@ -277,8 +274,7 @@ class Executor:
             t.updateTime = now
             self._task_changed(t, old)
             if t.status.terminal:
-                self.queue.remove(t.taskId)
-                self.queue.release(t.taskId)
+                self._dequeue(t.taskId)
         for t in d.schedule:
             t.seq = len(wf.tasks) + 1
             wf.tasks.append(t)
@@ -287,9 +283,7 @@ class Executor:
             kind = kind_of(t.node.type)
             if kind.KIND == "worker":
                 t.domain = self._domain_for(wf, t)
-                self.queue.push(
-                    self._queue_name(t), t.taskId, priority=wf.priority, delay_ms=t.callbackAfterSeconds * 1000
-                )
+                self._enqueue(wf, t, t.callbackAfterSeconds * 1000)
             elif kind.KIND == "sync" and not t.status.terminal:
                 if t.startTime == 0:
                     t.startTime = now
@@ -360,8 +354,7 @@ class Executor:
                     t.status = TaskStatus.CANCELED
                     t.endTime = now
                     t.updateTime = now
-                    self.queue.remove(t.taskId)
-                    self.queue.release(t.taskId)
+                    self._dequeue(t.taskId)
                     self._task_changed(t, prev)
         failed = [t for t in wf.tasks if t.status in (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)]
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
@@ -383,8 +376,7 @@ class Executor:
         if wf is not None:
             for t in wf.tasks:
                 self.tasks.pop(t.taskId, None)
-                self.queue.remove(t.taskId)
-                self.queue.release(t.taskId)
+                self._dequeue(t.taskId)
 
     # ------------------------------------------------------------------------------------------
     # queues and domains
@@ -392,6 +384,15 @@ class Executor:
     @staticmethod
     def _queue_name(t: Task) -> str:
         return f"{t.domain}:{t.taskType}" if t.domain else t.taskType
+
+    def _enqueue(self, wf: Workflow, t: Task, delay_ms: int) -> None:
+        """Make a worker task pollable in its queue after ``delay_ms``."""
+        self.queue.push(self._queue_name(t), t.taskId, priority=wf.priority, delay_ms=delay_ms)
+
+    def _dequeue(self, task_id: str) -> None:
+        """The task is done with the queue: no queued entry, no response-timeout lease."""
+        self.queue.remove(task_id)
+        self.queue.release(task_id)
 
     def _domain_for(self, wf: Workflow, t: Task) -> str | None:
         mapping = wf.taskToDomain
@@ -879,8 +880,7 @@ class Executor:
         if r.status is None:
             raise ConductorLabError(f"Task status cannot be null for task {r.taskId}")
         if t.status.terminal or wf.status.terminal:
-            self.queue.remove(t.taskId)
-            self.queue.release(t.taskId)
+            self._dequeue(t.taskId)
             return t
         self.queue.release(t.taskId)
         status = TaskStatus.of(r.status)
@@ -902,9 +902,7 @@ class Executor:
             t.endTime = now
             self.queue.remove(t.taskId)
         elif status == TaskStatus.SCHEDULED:
-            self.queue.push(
-                self._queue_name(t), t.taskId, priority=wf.priority, delay_ms=t.callbackAfterSeconds * 1000
-            )
+            self._enqueue(wf, t, t.callbackAfterSeconds * 1000)
         for entry in r.logs[:MAX_LOGS_PER_RESULT]:
             if isinstance(entry, dict) and entry.get("log") is not None:
                 created = entry.get("createdTime")

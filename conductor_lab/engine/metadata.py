@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from conductor_lab.engine.model import TaskDef, WorkflowDef, WorkflowTask
-from conductor_lab.errors import ConductorLabError, InvalidInput, NotFound
+from conductor_lab.errors import InvalidInput, NotFound
 
 _REF = re.compile(r"\$\{([^}$]*)\}")
 
@@ -333,9 +333,6 @@ def parse_task_def(data: Any, path: str) -> TaskDef:
 
 
 def parse_workflow_def(data: Any, path: str = "workflowDef") -> WorkflowDef:
-    try:
-        wd: WorkflowDef = WorkflowDef.parse(data)
-    except ConductorLabError:
-        raise
+    wd: WorkflowDef = WorkflowDef.parse(data)
     raise_if(workflow_def_errors(wd, path))
     return wd

@@ -2,61 +2,33 @@
 
 How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/store_commit.py``):
 
-* Every ``commit`` is ONE transaction made of a few set-based statements, one per non-empty list
-  of the batch; nothing is ever written one statement per row. The pyarrow tables are built before
-  ``BEGIN``, so a row of the wrong type fails before anything is written.
-* Appends (transitions, logs) go in as a pyarrow Table: ``con.from_arrow(table).insert_into(t)``.
-  That skips ``register``/``unregister`` (a temp-catalog view: about 0.5 ms per table per commit).
-* Upserts (workflows, tasks, definitions, poll data) are "delete the batch's keys, then append the
-  batch": ``DELETE FROM t WHERE list_contains(?::VARCHAR[], key)`` (DuckDB turns it into an IN
-  filter answered by the PRIMARY KEY's ART index) followed by the arrow append above. Measured
-  against the alternatives on a 1,000,000-row ``cl_tasks`` with uuid4 keys, inside a transaction
-  (half of each batch updates random existing rows, half inserts new ones):
+* ``commit`` writes the whole Batch as ONE row of ``cl_journal`` (one autocommit INSERT of the batch
+  as JSON: ~1 ms p50 with fsync) and returns once that is durable. Writing the batch straight into
+  the tables took one set-based statement per non-empty list (~1-2 ms each, 6-14 ms per commit at
+  n=1 with fsync), a floor under every acknowledged request. ``commit`` first converts the rows to
+  the tables' column types (pyarrow), so a bad row is refused before it reaches the journal.
+* ``materialize`` folds the journal into the tables in ONE transaction that also deletes the folded
+  journal rows: pure SQL inside DuckDB (``from_json`` + ``unnest``, newest row per key, "delete the
+  keys, then insert" for upserts, the later of upsert/delete for definitions, ``INSERT OR IGNORE``
+  for snapshots, appends for transitions and logs), so no per-row Python runs and the GIL is free.
+  It runs on its own connection beside the journal commits (the group committer calls ``maintain``
+  on its own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before
+  every read (reads see every committed batch), at close and at open (batches committed before a
+  crash). The tables are at most one fold behind the journal; both live in the same file.
+* Checkpoints: DuckDB's automatic checkpoint ran inside whichever commit crossed 16 MiB of WAL and
+  stalled commits 50-140 ms, so its threshold is raised and the materializer checkpoints once the
+  WAL passes ``CHECKPOINT_WAL_BYTES``.
+* The execution tables have no PRIMARY KEY (an in-memory ART index): see ``INDEXES``.
+* ``durable=True`` keeps DuckDB's default ``fsync_mode='STANDARD'``: a commit returns after the WAL
+  is written and fsynced (one fdatasync per commit, checked with strace), so it survives ``kill -9``
+  and, as far as the disk honours fsync, power loss. ``durable=False`` sets ``fsync_mode='NONE'``
+  (a real DuckDB 2.0.1 setting): the WAL is still written before a commit returns, so a process
+  crash loses nothing, but an OS crash or power cut may. It is the benchmarks' "no fsync" mode.
 
-  ========================================  ======  =======  =======  ========
-  statement(s) per batch of n rows           n=1     n=10     n=100    n=1000
-  ========================================  ======  =======  =======  ========
-  INSERT OR REPLACE ... SELECT * FROM view   3.7 ms  6.5 ms   28 ms    72 ms
-  Appender(action="upsert")                  3.4 ms  5.7 ms   28 ms    70 ms
-  ON CONFLICT DO UPDATE SET c=EXCLUDED.c     same as INSERT OR REPLACE (the same operator)
-  DELETE by key list + arrow append          1.8 ms  2.5 ms   4.1 ms   17 ms
-  ========================================  ======  =======  =======  ========
-
-  End to end (bench/store_commit.py: n workflow + n task upserts + n transitions per commit, 100k
-  rows prefilled, random workflows) delete+append gives 6-7 / 8.5 / 13 / 52 ms per commit for
-  n = 1 / 10 / 100 / 1000, INSERT OR REPLACE 9 / 13 / 58 / 79 ms. All of them are correct in
-  DuckDB 2.0.1, including deleting and re-inserting one key in one transaction and the WAL replay
-  of that after ``kill -9`` (the tests cover both). The price of delete + append: an updated row
-  leaves a dead copy until a checkpoint vacuums its row group (the benchmark's file is ~14% larger
-  than with INSERT OR REPLACE).
-* Snapshots are ``INSERT OR IGNORE`` from a registered arrow table (rare: one per definition version).
-* ``durable=True`` keeps DuckDB's default ``fsync_mode='STANDARD'``: ``COMMIT`` returns after the WAL
-  is written and fsynced (one fdatasync per commit, checked with strace), so a returned commit
-  survives ``kill -9`` and, as far as the disk honours fsync, power loss. ``durable=False`` sets
-  ``fsync_mode='NONE'`` (a real DuckDB 2.0.1 setting: "How to synchronize database file changes to
-  stable storage (STANDARD, NONE or FULL)"; no fdatasync at all). The WAL is still written before
-  ``COMMIT`` returns, so a process crash loses nothing, but an OS crash or power cut may lose recent
-  commits or corrupt the file. It is the benchmark's "no fsync" mode; on this VM it saves ~1 ms per
-  commit.
-
-Journal (why a commit is one statement). A transaction of the set-based statements above costs
-6-7 ms at n=1 with fsync (three to five statements, ~1-2 ms each, plus the commit), which puts a
-floor under every acknowledged request. So ``commit`` writes the whole Batch as ONE row of
-``cl_journal`` (one autocommit INSERT: ~1 ms p50 with fsync on this VM) and returns once that is
-durable. ``materialize`` then folds the journal rows (latest row per key) into the tables with the
-set-based statements above and deletes those journal rows, in one transaction: every ~256 commits
-or ~1 s (``needs_maintenance``/``maintain``, called by the group committer on the writer thread
-between commits), before any read (reads always see every committed batch), at close and at open
-(batches committed before a crash). The tables are therefore at most one materialization behind
-the journal, and both live in the same DuckDB file: DuckDB is the system of record either way.
-``commit`` builds the arrow tables of the batch first, so a row of the wrong type is refused before
-it reaches the journal and cannot poison a later materialization.
-
-Threads: ``commit`` runs on one writer thread (any thread, not necessarily the creator) through a
-dedicated connection; every read opens its own cursor (a separate DuckDB connection of the same
-database, about 50 us) so readers in many threads never share one and see only committed data.
-DuckDB releases the GIL while it works, but each statement re-acquires it: with another thread
-busy in Python, a 200-row commit went from 12 ms to 77 ms (30 ms with ``sys.setswitchinterval(5e-4)``).
+Threads: journal commits run on one writer thread through a dedicated connection, the fold on
+another; every read opens its own cursor (about 50 us) so readers in many threads never share one
+and see only committed data. DuckDB releases the GIL while it works, but each statement
+re-acquires it: fewer statements per commit also means less GIL contention with the event loop.
 """
 
 from __future__ import annotations
