@@ -21,6 +21,8 @@ import orjson
 from conductor_lab.engine.model import Task, Workflow
 from conductor_lab.engine.store.base import (
     Batch,
+    EventExecutionRow,
+    EventHandlerRow,
     LogRow,
     PollDataRow,
     Store,
@@ -94,6 +96,10 @@ class _Pending:
         "workflow_defs",
         "workflow_def_deletes",
         "workflow_deletes",
+        "task_deletes",
+        "event_handlers",
+        "event_handler_deletes",
+        "event_executions",
         "future",
     )
 
@@ -109,6 +115,10 @@ class _Pending:
         self.workflow_defs: dict[tuple[str, int], WorkflowDefRow] = {}
         self.workflow_def_deletes: dict[tuple[str, int], None] = {}
         self.workflow_deletes: dict[str, None] = {}
+        self.task_deletes: dict[str, None] = {}
+        self.event_handlers: dict[str, EventHandlerRow] = {}
+        self.event_handler_deletes: dict[str, None] = {}
+        self.event_executions: list[EventExecutionRow] = []
         self.future: asyncio.Future[None] = loop.create_future()
 
     def empty(self) -> bool:
@@ -124,6 +134,10 @@ class _Pending:
             or self.workflow_defs
             or self.workflow_def_deletes
             or self.workflow_deletes
+            or self.task_deletes
+            or self.event_handlers
+            or self.event_handler_deletes
+            or self.event_executions
         )
 
     def to_batch(self) -> Batch:
@@ -140,6 +154,10 @@ class _Pending:
             workflow_defs=list(self.workflow_defs.values()),
             workflow_def_deletes=list(self.workflow_def_deletes),
             workflow_deletes=list(deleted),
+            task_deletes=list(self.task_deletes),
+            event_handlers=list(self.event_handlers.values()),
+            event_handler_deletes=list(self.event_handler_deletes),
+            event_executions=self.event_executions,
         )
 
 
@@ -205,6 +223,24 @@ class GroupCommitter:
         p = self._dirty()
         p.workflow_defs.pop((name, version), None)
         p.workflow_def_deletes[(name, version)] = None
+
+    def event_handler(self, row: EventHandlerRow) -> None:
+        p = self._dirty()
+        p.event_handler_deletes.pop(row.name, None)
+        p.event_handlers[row.name] = row
+
+    def delete_event_handler(self, name: str) -> None:
+        p = self._dirty()
+        p.event_handlers.pop(name, None)
+        p.event_handler_deletes[name] = None
+
+    def event_execution(self, row: EventExecutionRow) -> None:
+        self._dirty().event_executions.append(row)
+
+    def delete_task(self, task_id: str) -> None:
+        p = self._dirty()
+        p.tasks.pop(task_id, None)
+        p.task_deletes[task_id] = None
 
     def delete_workflow(self, workflow_id: str) -> None:
         p = self._dirty()

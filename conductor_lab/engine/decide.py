@@ -1,22 +1,28 @@
 """The decider: compare a workflow execution with its blueprint and say what happens next.
 
-``decide(workflow, now)`` is pure: it reads the workflow (never mutates it), reads no clock and
-does no I/O, and returns a ``Decision``: tasks to schedule, changes to existing tasks, whether the
-workflow ends (and how), and when the next time-based check is due. ``executor.py`` applies it.
+``decide(workflow, now, new_id=...)`` is pure: it reads the workflow (never mutates it), reads
+no clock, makes no ids of its own and does no I/O, and returns a ``Decision``: tasks to schedule,
+changes to existing tasks, effects for the executor, whether the workflow ends (and how), and
+when the next time-based check is due. ``executor`` applies it.
 
-Semantics follow conductor-oss ``DeciderService`` (contract sections 6.2, 6.5-6.9).
+A pass looks at the tasks that changed since the last pass (``changed``; all open tasks when it
+is ``None``: a *full* pass, run on timers, recovery and explicit decides), so the cost of one task
+update does not grow with the size of its workflow. Containers (JOIN, DO_WHILE, WAIT, ...) are
+re-evaluated when a task they watch changed, and on full passes.
+
+Semantics follow conductor-oss ``DeciderService`` (contract sections 6.2, 6.5-6.9); task types
+live in ``engine/tasks`` behind the protocol in ``engine/tasks/base.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conductor_lab.engine import ids, params
+from conductor_lab.engine import params
 from conductor_lab.engine.model import (
-    EMPTY,
     Task,
     TaskDef,
     TaskStatus,
@@ -25,24 +31,23 @@ from conductor_lab.engine.model import (
     WorkflowStatus,
     WorkflowTask,
 )
-from conductor_lab.engine.tasks import NOT_YET_SUPPORTED, kind_of
+from conductor_lab.engine.tasks import type_of
+from conductor_lab.engine.tasks.base import (
+    MAX_REASON,
+    Definitions,
+    Effect,
+    EvalDoc,
+    Outcome,
+    ScheduleContext,
+    TerminateWorkflow,
+    WorkflowIndex,
+    in_loop,
+    index_of,
+    iteration_ref,
+    positions,
+)
 
-WorkflowView = Workflow
-
-MAX_REASON = 500
-
-
-new_uuid = ids.new_id
-
-
-@dataclass(slots=True)
-class Outcome:
-    """How a system task advanced (returned by a task module's ``execute``)."""
-
-    status: TaskStatus
-    output: dict[str, Any] | None = None
-    reason: str | None = None
-    variables: dict[str, Any] | None = None  # keys put into workflow.variables
+__all__ = ["Decision", "decide", "next_nodes", "retry_delay_seconds", "workflow_output"]
 
 
 @dataclass
@@ -51,10 +56,15 @@ class Decision:
 
     schedule: list[Task] = field(default_factory=list)
     updates: list[tuple[Task, dict[str, Any]]] = field(default_factory=list)
+    remove: list[Task] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+    effects: list[tuple[Task, Effect]] = field(default_factory=list)
+    run_async: list[Task] = field(default_factory=list)
     complete: WorkflowStatus | None = None
     reason: str | None = None
     output: dict[str, Any] | None = None
     failed_task: Task | None = None
+    cancel_open: bool = False  # cancel the open tasks even when the workflow ends successfully
     wake_at: int | None = None
 
     def wake(self, at: int) -> None:
@@ -63,196 +73,33 @@ class Decision:
 
     @property
     def changed(self) -> bool:
-        return bool(self.schedule or self.updates or self.complete)
+        return bool(self.schedule or self.updates or self.remove or self.complete)
+
+    def touched(self) -> list[Task]:
+        """Tasks this decision changes or creates: the ``changed`` hint of the next pass."""
+        return [t for t, _ in self.updates] + self.schedule
 
 
-class TerminateWorkflow(Exception):
-    """Raised while scheduling when the workflow cannot go on (it ends FAILED with the reason)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Evaluation document for ${...} expressions
-
-
-class EvalDoc(Mapping[str, Any]):
-    """The document expressions read (contract 5.2), built lazily per reference name."""
-
-    __slots__ = ("_wf", "_latest", "_cache")
-
-    def __init__(self, wf: Workflow) -> None:
-        self._wf = wf
-        self._latest: dict[str, Task] | None = None
-        self._cache: dict[str, Any] = {}
-
-    def _tasks(self) -> dict[str, Task]:
-        if self._latest is None:
-            latest: dict[str, Task] = {}
-            for t in self._wf.tasks:  # ordered by seq: later attempts / iterations win
-                latest[base_ref(t)] = t
-            self._latest = latest
-        return self._latest
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._cache:
-            return self._cache[key]
-        if key == "workflow":
-            wf = self._wf
-            value: Any = {
-                "input": wf.input,
-                "output": wf.output,
-                "status": wf.status.value,
-                "workflowId": wf.workflowId,
-                "parentWorkflowId": wf.parentWorkflowId,
-                "parentWorkflowTaskId": wf.parentWorkflowTaskId,
-                "workflowType": wf.definition.name,
-                "version": wf.definition.version,
-                "correlationId": wf.correlationId,
-                "reasonForIncompletion": wf.reasonForIncompletion,
-                "schemaVersion": 2,
-                "variables": wf.variables,
-            }
-        else:
-            t = self._tasks().get(key)
-            if t is None:
-                raise KeyError(key)
-            value = {
-                "input": t.inputData,
-                "output": t.outputData,
-                "taskType": t.taskType,
-                "status": t.status.value,
-                "referenceTaskName": t.referenceTaskName,
-                "retryCount": t.retryCount,
-                "correlationId": t.correlationId,
-                "pollCount": t.pollCount,
-                "taskDefName": t.taskDefName,
-                "scheduledTime": t.scheduledTime,
-                "startTime": t.startTime,
-                "endTime": t.endTime,
-                "workflowInstanceId": t.workflowInstanceId,
-                "taskId": t.taskId,
-                "reasonForIncompletion": t.reasonForIncompletion,
-                "callbackAfterSeconds": t.callbackAfterSeconds,
-                "workerId": t.workerId,
-                "iteration": t.iteration,
-            }
-        self._cache[key] = value
-        return value
-
-    def __contains__(self, key: object) -> bool:
-        return key == "workflow" or key in self._tasks()
-
-    def __iter__(self) -> Iterator[str]:
-        yield "workflow"
-        yield from self._tasks()
-
-    def __len__(self) -> int:
-        return 1 + len(self._tasks())
-
-
-def base_ref(task: Task) -> str:
-    """Reference name without a DO_WHILE ``__<iteration>`` suffix."""
-    ref = task.referenceTaskName
-    if task.iteration > 0 and "__" in ref:
-        return ref.split("__", 1)[0]
-    return ref
-
-
-# --------------------------------------------------------------------------------------------
-# Scheduling context handed to task modules
-
-
-class ScheduleContext:
-    """What a task module's ``schedule`` may use: ids, the clock value, inputs, definitions."""
-
-    def __init__(self, wf: Workflow, now: int, new_id: Callable[[], str]) -> None:
-        self.wf = wf
-        self.now = now
-        self._new_id = new_id
-        self._doc: EvalDoc | None = None
-
-    @property
-    def doc(self) -> EvalDoc:
-        if self._doc is None:
-            self._doc = EvalDoc(self.wf)
-        return self._doc
-
-    def new_task(self, node: WorkflowTask, task_type: str, status: TaskStatus) -> Task:
-        t = Task(self._new_id(), node, self.wf, task_type, status)
-        t.scheduledTime = self.now
-        t.updateTime = self.now
-        if status.terminal:
-            t.startTime = t.endTime = self.now
-        return t
-
-    def task_def(self, node: WorkflowTask) -> TaskDef:
-        td = node.taskDefinition
-        if td is None:  # snapshots are enriched at start; this covers hand-built definitions
-            td = TaskDef.adhoc(node.name or node.type, simple=node.type == "SIMPLE")
-        return td
-
-    def input_for(self, node: WorkflowTask, task_id: str | None = None) -> dict[str, Any]:
-        """Evaluated ``inputParameters`` over the TaskDef ``inputTemplate`` (contract 5.6)."""
-        template = node.inputParameters
-        td = node.taskDefinition
-        defaults = td.inputTemplate if td is not None else None
-        if defaults:
-            template = {**defaults, **template}
-        if not params.has_expressions(template):
-            return template or EMPTY  # snapshot nodes are immutable: share, don't copy
-        out: dict[str, Any] = params.evaluate(template, self.doc, task_id=task_id)
-        if defaults:
-            for k, v in out.items():
-                if v is None and k in defaults:
-                    out[k] = defaults[k]
-        return out
-
-    def schedule(self, node: WorkflowTask) -> list[Task]:
-        """The runtime tasks for one node (containers call this for their first child)."""
-        if node.type in NOT_YET_SUPPORTED:
-            raise TerminateWorkflow(
-                f"Task type {node.type} (task {node.taskReferenceName}) is not supported by this server yet"
-            )
-        tasks: list[Task] = kind_of(node.type).schedule(node, self)
-        return tasks
+def _reevaluates(task_type: str) -> bool:
+    return type_of(task_type).reevaluate
 
 
 # --------------------------------------------------------------------------------------------
 # Definition graph
 
 
-def _positions(defn: WorkflowDef) -> dict[str, tuple[WorkflowTask | None, list[WorkflowTask], int]]:
-    cached: dict[str, tuple[WorkflowTask | None, list[WorkflowTask], int]] | None = getattr(defn, "_positions", None)
-    if cached is not None:
-        return cached
-    pos: dict[str, tuple[WorkflowTask | None, list[WorkflowTask], int]] = {}
-
-    def walk(lst: list[WorkflowTask], parent: WorkflowTask | None) -> None:
-        for i, node in enumerate(lst):
-            pos[node.taskReferenceName] = (parent, lst, i)
-            for child in node.children():
-                walk(child, node)
-
-    walk(defn.tasks, None)
-    defn._positions = pos  # type: ignore[attr-defined]
-    return pos
-
-
 def next_nodes(defn: WorkflowDef, node: WorkflowTask) -> list[WorkflowTask]:
     """The definition nodes that follow ``node`` once it is done."""
-    found = _positions(defn).get(node.taskReferenceName)
+    found = positions(defn).get(node.taskReferenceName)
     if found is None:
-        return []
+        return []  # a node created at run time (dynamic fork branch): its branch ends with it
     parent, lst, idx = found
     if idx + 1 < len(lst):
         return [lst[idx + 1]]
     if parent is None:
         return []
-    after = getattr(kind_of(parent.type), "after_branch", None)
-    mode = after(parent) if after is not None else "next"
-    if mode == "stop":
-        return []
-    if mode == "self":
-        return [parent]
+    if type_of(parent.type).after_branch != "next":
+        return []  # a fork branch ends (the JOIN waits) / a loop body ends (the loop re-evaluates)
     return next_nodes(defn, parent)
 
 
@@ -285,11 +132,11 @@ class _Timeout:
     policy: str  # RETRY | TIME_OUT_WF (response timeouts always retry)
 
 
-def _check_timeouts(t: Task, td: TaskDef, wf: Workflow, now: int, d: Decision) -> _Timeout | None:
+def _check_timeouts(t: Task, td: TaskDef, idx: WorkflowIndex, now: int, d: Decision) -> _Timeout | None:
     """Total, task, poll and response timeouts for a non-terminal task; records the next deadline."""
     delay_ms = t.startDelayInSeconds * 1000
     if td.totalTimeoutSeconds > 0:
-        first = _first_scheduled(wf, t)
+        first = _first_scheduled(idx, t)
         deadline = first + td.totalTimeoutSeconds * 1000
         if now >= deadline and td.timeoutPolicy != "ALERT_ONLY":
             return _Timeout(
@@ -311,7 +158,8 @@ def _check_timeouts(t: Task, td: TaskDef, wf: Workflow, now: int, d: Decision) -
                 )
         else:
             d.wake(deadline)
-    if t.status == TaskStatus.SCHEDULED and td.pollTimeoutSeconds and kind_of(t.node.type).KIND == "worker":
+    worker = type_of(t.node.type).kind == "worker"
+    if t.status == TaskStatus.SCHEDULED and td.pollTimeoutSeconds and worker:
         deadline = t.scheduledTime + delay_ms + (td.pollTimeoutSeconds + t.callbackAfterSeconds) * 1000
         if now >= deadline:
             if td.timeoutPolicy != "ALERT_ONLY":
@@ -323,7 +171,7 @@ def _check_timeouts(t: Task, td: TaskDef, wf: Workflow, now: int, d: Decision) -
                 )
         else:
             d.wake(deadline)
-    if t.status == TaskStatus.IN_PROGRESS and t.responseTimeoutSeconds > 0 and kind_of(t.node.type).KIND == "worker":
+    if t.status == TaskStatus.IN_PROGRESS and t.responseTimeoutSeconds > 0 and worker:
         deadline = t.updateTime + (t.responseTimeoutSeconds + t.callbackAfterSeconds) * 1000
         if now >= deadline:
             return _Timeout(
@@ -335,26 +183,24 @@ def _check_timeouts(t: Task, td: TaskDef, wf: Workflow, now: int, d: Decision) -
     return None
 
 
-def _first_scheduled(wf: Workflow, t: Task) -> int:
-    for other in wf.tasks:
-        if other.referenceTaskName == t.referenceTaskName:
-            return other.scheduledTime
-    return t.scheduledTime
+def _first_scheduled(idx: WorkflowIndex, t: Task) -> int:
+    first = idx.first.get(t.referenceTaskName)
+    return first.scheduledTime if first is not None else t.scheduledTime
 
 
 def _retry(t: Task, status: TaskStatus, ctx: ScheduleContext) -> Task | None:
     if not status.retriable:
         return None
     node = t.node
-    if kind_of(node.type).BUILT_IN:
+    if type_of(node.type).built_in:
         return None
     td = ctx.task_def(node)
     allowed = node.retryCount if node.retryCount is not None else td.retryCount
     if t.retryCount >= allowed:
         return None
-    if td.totalTimeoutSeconds > 0 and ctx.now - _first_scheduled(ctx.wf, t) >= td.totalTimeoutSeconds * 1000:
+    if td.totalTimeoutSeconds > 0 and ctx.now - _first_scheduled(ctx.idx, t) >= td.totalTimeoutSeconds * 1000:
         return None
-    scheduled = ctx.schedule(node)
+    scheduled = ctx.schedule(node, t.iteration)
     if not scheduled:
         return None
     new = scheduled[0]
@@ -374,11 +220,11 @@ def _retry(t: Task, status: TaskStatus, ctx: ScheduleContext) -> Task | None:
 # The decider
 
 
-def workflow_output(wf: Workflow) -> dict[str, Any]:
+def workflow_output(wf: Workflow, idx: WorkflowIndex | None = None) -> dict[str, Any]:
     """``outputParameters`` evaluated, else the last task's output (contract 6.9)."""
     op = wf.definition.outputParameters
     if op:
-        out: dict[str, Any] = params.evaluate(op, EvalDoc(wf))
+        out: dict[str, Any] = params.evaluate(op, EvalDoc(wf, idx or index_of(wf, _reevaluates)))
         return out
     if wf.tasks:
         return dict(wf.tasks[-1].outputData)
@@ -391,21 +237,39 @@ def _finish(
     status: WorkflowStatus,
     reason: str | None,
     failed: Task | None = None,
+    output: dict[str, Any] | None = None,
 ) -> Decision:
     d.schedule = []
+    d.effects = []
+    d.run_async = []
     d.complete = status
     d.reason = reason[:MAX_REASON] if reason else reason
     d.failed_task = failed
     d.wake_at = None
-    try:
-        d.output = workflow_output(wf)
-    except Exception:  # best effort on failure paths, as upstream
-        d.output = {}
+    if output is not None:
+        d.output = output
+    else:
+        try:
+            d.output = workflow_output(wf)
+        except Exception:  # best effort on failure paths, as upstream
+            d.output = {}
     return d
 
 
-def decide(wf: Workflow, now: int, *, new_id: Callable[[], str] = new_uuid) -> Decision:
-    """One decider pass over ``wf`` at time ``now`` (epoch ms)."""
+def decide(
+    wf: Workflow,
+    now: int,
+    *,
+    new_id: Callable[[], str],
+    changed: Iterable[Task] | None = None,
+    defs: Definitions | None = None,
+) -> Decision:
+    """One decider pass over ``wf`` at time ``now`` (epoch ms).
+
+    ``new_id`` makes the ids of new tasks (and of workflows they start); ``changed`` names the
+    tasks changed since the previous pass (``None``: look at every open task); ``defs`` looks up
+    registered definitions (sub-workflows, dynamic fork branches).
+    """
     d = Decision()
     if wf.status.terminal:
         return d
@@ -427,59 +291,83 @@ def decide(wf: Workflow, now: int, *, new_id: Callable[[], str] = new_uuid) -> D
     if wf.status == WorkflowStatus.PAUSED:
         return d
 
-    ctx = ScheduleContext(wf, now, new_id)
+    idx = index_of(wf, _reevaluates)
+    ctx = ScheduleContext(wf, now, new_id, idx, type_of, defs)
     try:
         if not wf.tasks:
             if not defn.tasks:
                 return _finish(d, wf, WorkflowStatus.COMPLETED, None)
             d.schedule.extend(ctx.schedule(defn.tasks[0]))
-            return d
-        return _advance(wf, defn, ctx, d)
+            return _collect(d, ctx)
+        _advance(wf, defn, ctx, d, None if changed is None else list(changed))
+        return d
     except TerminateWorkflow as exc:
         return _finish(d, wf, WorkflowStatus.FAILED, str(exc))
 
 
-def _advance(wf: Workflow, defn: WorkflowDef, ctx: ScheduleContext, d: Decision) -> Decision:
-    now = ctx.now
-    existing = {(t.referenceTaskName, t.retryCount) for t in wf.tasks}
-    present_refs = {t.referenceTaskName for t in wf.tasks}
-    skipped = {t.referenceTaskName for t in wf.tasks if t.status == TaskStatus.SKIPPED}
-    effective: dict[str, TaskStatus] = {}  # taskId -> status after this pass's changes
-    permissive_failures: list[Task] = []
+def _collect(d: Decision, ctx: ScheduleContext) -> Decision:
+    """Move what tasks did while being scheduled (effects, variables, wakes) into the decision."""
+    if ctx.variables:
+        d.variables.update(ctx.variables)
+    d.effects.extend(ctx.effects)
+    d.run_async.extend(ctx.run_async)
+    if ctx.wake_at is not None:
+        d.wake(ctx.wake_at)
+    for t in d.schedule:  # deadlines of the new tasks
+        if not t.status.terminal:
+            td = t.node.taskDefinition
+            if td is not None and (td.totalTimeoutSeconds or td.pollTimeoutSeconds):
+                _check_timeouts(t, td, ctx.idx, ctx.now, d)
+    ctx.variables = {}
+    ctx.effects = []
+    ctx.run_async = []
+    ctx.wake_at = None
+    return d
 
-    for t in list(wf.tasks):
-        if t.retried or t.status == TaskStatus.SKIPPED or t.executed:
-            if not t.retried and t.node.permissive and not t.node.optional and not t.status.successful:
-                permissive_failures.append(t)
+
+def _advance(
+    wf: Workflow, defn: WorkflowDef, ctx: ScheduleContext, d: Decision, changed: list[Task] | None
+) -> None:
+    now = ctx.now
+    idx = ctx.idx
+    full = changed is None
+    candidates = idx.open_tasks() if changed is None else changed
+    pending_refs: set[str] = set()  # references scheduled in this pass (dedupe)
+    touched: set[str] = set()  # ids of tasks this pass changes
+
+    # 1. tasks that changed: timeouts, retries, failures, and what follows the finished ones
+    for t in candidates:
+        if t.retried or t.executed or t.status == TaskStatus.SKIPPED or t.taskId in touched:
             continue
         status = t.status
         changes: dict[str, Any] = {}
+        tt = type_of(t.node.type)
         if not status.terminal:
             td = ctx.task_def(t.node)
-            timeout = _check_timeouts(t, td, wf, now, d)
+            timeout = _check_timeouts(t, td, idx, now, d)
             if timeout is not None:
                 status = TaskStatus.TIMED_OUT
                 changes.update(status=status, reasonForIncompletion=timeout.reason, endTime=now)
                 if timeout.policy == "TIME_OUT_WF":
                     d.updates.append((t, changes))
-                    return _finish(
-                        d, wf, WorkflowStatus.TIMED_OUT, _failure_reason(t, WorkflowStatus.TIMED_OUT, timeout.reason), t
-                    )
+                    _finish(d, wf, WorkflowStatus.TIMED_OUT, _failure_reason(t, WorkflowStatus.TIMED_OUT, timeout.reason), t)
+                    return
+            elif full and tt.kind != "worker" and not tt.reevaluate:
+                # an open system task found by a full pass (after a restart): let it go on
+                _take(d, ctx, t, tt.execute(t, ctx), touched, pending_refs)
+                continue
         if status.terminal and not status.successful:
             retry = _retry(t, status, ctx)
             if retry is not None:
                 changes.update(retried=True, executed=True)
                 d.updates.append((t, changes))
+                touched.add(t.taskId)
                 d.schedule.append(retry)
-                existing.add((retry.referenceTaskName, retry.retryCount))
-                effective[t.taskId] = status
                 continue
             if t.node.optional:
                 status = TaskStatus.COMPLETED_WITH_ERRORS
                 changes["status"] = status
-            elif t.node.permissive:
-                permissive_failures.append(t)
-            else:
+            elif not t.node.permissive:
                 wf_status = (
                     WorkflowStatus.TIMED_OUT
                     if status == TaskStatus.TIMED_OUT
@@ -490,50 +378,114 @@ def _advance(wf: Workflow, defn: WorkflowDef, ctx: ScheduleContext, d: Decision)
                 if changes:
                     d.updates.append((t, changes))
                 reason = changes.get("reasonForIncompletion", t.reasonForIncompletion)
-                return _finish(d, wf, wf_status, _failure_reason(t, wf_status, reason), t)
-        effective[t.taskId] = status
+                _finish(d, wf, wf_status, _failure_reason(t, wf_status, reason), t)
+                return
         if status.terminal:
             changes["executed"] = True
             d.updates.append((t, changes))
-            for node in next_nodes(defn, t.node):
-                for nxt in _skip_skipped(defn, node, skipped):
-                    if (nxt.taskReferenceName, 0) in existing:
-                        continue
-                    new_tasks = ctx.schedule(nxt)
-                    for nt in new_tasks:
-                        existing.add((nt.referenceTaskName, nt.retryCount))
-                    d.schedule.extend(new_tasks)
+            touched.add(t.taskId)
+            end = tt.finishes(t) if status.successful else None
+            if end is not None:
+                output = end.output if end.output else None
+                _finish(d, wf, end.status, end.reason, None if end.status.successful else t, output)
+                d.cancel_open = True
+                return
+            if tt.proceeds(t):
+                _schedule_next(defn, ctx, d, t, pending_refs)
         elif changes:
             d.updates.append((t, changes))
+            touched.add(t.taskId)
 
-    if d.schedule:
-        return d
-    # Completion check (contract 6.2 step 7).
-    for t in wf.tasks:
-        if t.retried:
-            continue
-        if not effective.get(t.taskId, t.status).terminal:
-            return d
+    # 2. containers whose watched tasks changed (they see this pass's changes on the next pass)
+    containers = idx.open_containers()
+    ctx.changed = changed
+    if containers:
+        changed_now = [t for t, _ in d.updates]
+        changed_ids = {t.taskId for t in changed} if changed is not None else set()
+        for w in containers:
+            if w.taskId in touched:
+                continue
+            tt = type_of(w.node.type)
+            if not (full or w.taskId in changed_ids or any(tt.watches(w, c) for c in changed or ())):
+                continue
+            if any(tt.watches(w, u) for u in changed_now):
+                continue  # a watched task changes in this pass: look again on the next one
+            _take(d, ctx, w, tt.execute(w, ctx), touched, pending_refs)
+
+    _collect(d, ctx)
+    # 3. completion (contract 6.2 step 7): nothing new, every task terminal and handled (the
+    # ones handled in this pass count)
+    if d.schedule or d.remove or d.effects or d.run_async or d.complete:
+        return
+    handled = {t.taskId for t, ch in d.updates if ch.get("executed")}
+    if idx.any_open(handled):
+        return
     for node in defn.tasks:
-        if node.taskReferenceName not in present_refs:
-            return d
+        if node.taskReferenceName not in idx.by_ref:
+            return
+    permissive_failures = [
+        t
+        for t in wf.tasks
+        if not t.retried and t.node.permissive and not t.node.optional and t.status.terminal and not t.status.successful
+    ]
     if permissive_failures:
         reason = ". ".join(
             _failure_reason(t, WorkflowStatus.FAILED, t.reasonForIncompletion) for t in permissive_failures
         )
-        return _finish(d, wf, WorkflowStatus.FAILED, reason, permissive_failures[0])
-    return _finish(d, wf, WorkflowStatus.COMPLETED, None)
+        _finish(d, wf, WorkflowStatus.FAILED, reason, permissive_failures[0])
+        return
+    _finish(d, wf, WorkflowStatus.COMPLETED, None)
 
 
-def _skip_skipped(defn: WorkflowDef, node: WorkflowTask, skipped: set[str]) -> list[WorkflowTask]:
+def _take(
+    d: Decision, ctx: ScheduleContext, t: Task, outcome: Outcome | None, touched: set[str], pending: set[str]
+) -> None:
+    """Record what an existing task's ``execute`` returned."""
+    if outcome is None:
+        return
+    if outcome.wake_at is not None:
+        d.wake(outcome.wake_at)
+    if not outcome.changed:
+        return
+    ch = outcome.changes(t, ctx.now)
+    if ch:
+        d.updates.append((t, ch))
+        touched.add(t.taskId)
+    for nt in outcome.schedule:
+        pending.add(nt.referenceTaskName)
+    d.schedule.extend(outcome.schedule)
+    d.remove.extend(outcome.remove)
+    if outcome.variables:
+        d.variables.update(outcome.variables)
+    d.effects.extend((t, e) for e in outcome.effects)
+    if outcome.run_async:
+        d.run_async.append(t)
+
+
+def _schedule_next(defn: WorkflowDef, ctx: ScheduleContext, d: Decision, t: Task, pending: set[str]) -> None:
+    for node in next_nodes(defn, t.node):
+        for nxt in _skip_skipped(defn, node, ctx.idx):
+            iteration = t.iteration if t.iteration and in_loop(defn, nxt) else 0
+            ref = iteration_ref(nxt.taskReferenceName, iteration)
+            if ref in pending or ref in ctx.idx.by_ref:
+                continue
+            new_tasks = ctx.schedule(nxt, iteration)
+            for nt in new_tasks:
+                pending.add(nt.referenceTaskName)
+            d.schedule.extend(new_tasks)
+
+
+def _skip_skipped(defn: WorkflowDef, node: WorkflowTask, idx: WorkflowIndex) -> list[WorkflowTask]:
     """Jump over definition nodes that were skipped (their SKIPPED task stands in)."""
-    if node.taskReferenceName not in skipped:
+    t = idx.by_ref.get(node.taskReferenceName)
+    if t is None or t.status != TaskStatus.SKIPPED:
         return [node]
     out: list[WorkflowTask] = []
     for nxt in next_nodes(defn, node):
-        out.extend(_skip_skipped(defn, nxt, skipped))
+        out.extend(_skip_skipped(defn, nxt, idx))
     return out
 
 
 def _failure_reason(t: Task, wf_status: WorkflowStatus, reason: str | None) -> str:
     return f"Task {t.taskId} failed with status: {wf_status.value} and reason: '{reason}'"
+

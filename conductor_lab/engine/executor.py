@@ -23,7 +23,9 @@ import orjson
 
 from conductor_lab.engine import ids, search
 from conductor_lab.engine.commit import GroupCommitter, dumps
-from conductor_lab.engine.decide import Decision, Outcome, base_ref, decide, workflow_output
+from conductor_lab.engine.decide import Decision, decide, workflow_output
+from conductor_lab.engine.events import EventService
+from conductor_lab.engine.httpcall import HttpCaller
 from conductor_lab.engine.metadata import Metadata, parse_task_def, parse_workflow_def, raise_if
 from conductor_lab.engine.model import (
     EMPTY,
@@ -43,7 +45,9 @@ from conductor_lab.engine.model import (
 )
 from conductor_lab.engine.queue import MemoryQueue
 from conductor_lab.engine.store.base import LogRow, PollDataRow, Store, TransitionRow
-from conductor_lab.engine.tasks import kind_of
+from conductor_lab.engine.tasks import type_of
+from conductor_lab.engine.tasks.base import Outcome, Publish, StartWorkflow, base_ref
+from conductor_lab.engine.tasks.sub_workflow import child_result
 from conductor_lab.errors import (
     ConductorLabError,
     Conflict,
@@ -57,7 +61,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_DECIDE_PASSES = 1000
+#: decider passes one workflow may take in one go before yielding the loop to others
+MAX_DECIDE_PASSES = 2000
 MAX_REASON = 500
 ACTIVE_WORKER_WINDOW_MS = 10_000
 MAX_LOGS_PER_RESULT = 10
@@ -98,6 +103,14 @@ class Executor:
         self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="conductor-lab-read")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: GroupCommitter | None = None
+        # decisions: one workflow decided at a time; runs asked for meanwhile wait their turn
+        self._deciding = False
+        self._again: dict[str, list[Task] | None] = {}
+        # asynchronous task work (HTTP calls, long scripts), by task id
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._scripts = ThreadPoolExecutor(max_workers=2, thread_name_prefix="conductor-lab-script")
+        self.http = HttpCaller()
+        self.events = EventService(self)
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -115,6 +128,10 @@ class Executor:
         self._rearm()
 
     async def close(self) -> None:
+        for job in list(self._jobs.values()):
+            job.cancel()
+        await self.http.aclose()
+        self._scripts.shutdown(wait=False, cancel_futures=True)
         if self._committer is not None:
             await self._committer.flush()
             self._committer.close()
@@ -146,7 +163,7 @@ class Executor:
                 if t.status.terminal or t.retried:
                     continue
                 open_tasks += 1
-                if kind_of(t.node.type).KIND != "worker":
+                if type_of(t.node.type).kind != "worker":
                     self._arm(wf.workflowId, now)
                 elif t.status == TaskStatus.SCHEDULED:
                     due = t.updateTime + t.callbackAfterSeconds * 1000
@@ -156,6 +173,7 @@ class Executor:
                     self.queue.lease(t.taskId, max(0, due - now))
             if open_tasks == 0 or wf.definition.timeoutSeconds > 0 or self._has_deadlines(wf):
                 self._arm(wf.workflowId, now)
+        self.events.recover()
 
     @staticmethod
     def _has_deadlines(wf: Workflow) -> bool:
@@ -177,9 +195,14 @@ class Executor:
             data = orjson.loads(text)
             ref = data.get("referenceTaskName") or ""
             base = ref.split("__", 1)[0] if data.get("iteration") else ref
-            node = snap.node(base) or WorkflowTask.parse(
-                {"name": data.get("taskDefName") or ref, "taskReferenceName": ref, "type": data.get("taskType")}
-            )
+            runtime = data.get("workflowTask")
+            if runtime is not None:  # created at run time (dynamic fork branch): kept with the task
+                node = WorkflowTask.parse(runtime)
+                node.runtime = True
+            else:
+                node = snap.node(base) or WorkflowTask.parse(
+                    {"name": data.get("taskDefName") or ref, "taskReferenceName": ref, "type": data.get("taskType")}
+                )
             wf.tasks.append(Task.from_state(data, node))
         return wf
 
@@ -251,11 +274,36 @@ class Executor:
     # ------------------------------------------------------------------------------------------
     # applying decisions
 
-    def _run(self, wf: Workflow) -> None:
-        """Decide and apply until nothing changes (sync system tasks advance in between)."""
+    def _run(self, wf: Workflow, changed: list[Task] | None = None) -> None:
+        """Decide and apply until nothing changes (system tasks advance in between).
+
+        ``changed``: the tasks changed since the workflow was last decided (``None``: a full
+        pass). Runs asked for while another is applying (a child workflow ending inside its
+        parent's pass) are queued and taken in turn, so no decision is applied re-entrantly.
+        """
+        key = wf.workflowId
+        if key in self._again:
+            prev = self._again[key]
+            self._again[key] = None if prev is None or changed is None else prev + changed
+        else:
+            self._again[key] = changed
+        if self._deciding:
+            return
+        self._deciding = True
+        try:
+            while self._again:
+                wf_id, hint = next(iter(self._again.items()))
+                del self._again[wf_id]
+                target = self.workflows.get(wf_id)
+                if target is not None and not target.status.terminal:
+                    self._decide_until_settled(target, hint)
+        finally:
+            self._deciding = False
+
+    def _decide_until_settled(self, wf: Workflow, changed: list[Task] | None) -> None:
         for _ in range(MAX_DECIDE_PASSES):
             now = self.clock()
-            d = decide(wf, now, new_id=self._new_id)
+            d = decide(wf, now, new_id=self._new_id, changed=changed, defs=self.meta)
             if d.wake_at is not None:
                 self._arm(wf.workflowId, d.wake_at)
             if not d.changed:
@@ -263,7 +311,17 @@ class Executor:
             self._apply(wf, d, now)
             if d.complete is not None:
                 return
-        log.warning("workflow %s: decider did not settle after %d passes", wf.workflowId, MAX_DECIDE_PASSES)
+            changed = d.touched()
+        # a long chain of system tasks: let other work in, then go on from a full pass
+        log.info("workflow %s: %d decider passes, continuing on the next loop turn", wf.workflowId, MAX_DECIDE_PASSES)
+        assert self._loop is not None
+        self._loop.call_soon(self._continue, wf.workflowId)
+
+    def _continue(self, workflow_id: str) -> None:
+        wf = self.workflows.get(workflow_id)
+        if wf is not None and not wf.status.terminal:
+            self._run(wf)
+            self._rearm()
 
     def _apply(self, wf: Workflow, d: Decision, now: int) -> None:
         c = self.committer
@@ -275,39 +333,124 @@ class Executor:
             self._task_changed(t, old)
             if t.status.terminal:
                 self._dequeue(t.taskId)
+        if d.remove:
+            self._remove_tasks(wf, d.remove)
         for t in d.schedule:
             t.seq = len(wf.tasks) + 1
             wf.tasks.append(t)
             self.tasks[t.taskId] = t
             self._task_changed(t, None)
-            kind = kind_of(t.node.type)
-            if kind.KIND == "worker":
+            if type_of(t.node.type).kind == "worker":
                 t.domain = self._domain_for(wf, t)
                 self._enqueue(wf, t, t.callbackAfterSeconds * 1000)
-            elif kind.KIND == "sync" and not t.status.terminal:
-                if t.startTime == 0:
-                    t.startTime = now
-                self._apply_outcome(wf, t, kind.execute(t, wf), now)
+        if d.variables:
+            wf.variables = {**wf.variables, **d.variables}
         if d.complete is not None:
-            self._end(wf, d.complete, d.reason, d.output, now)
+            self._end(wf, d.complete, d.reason, d.output, now, cancel_open=d.cancel_open)
         else:
             wf.updateTime = now
             c.workflow(wf)
+            for t in d.run_async:
+                self._launch(wf, t)
+        for t, effect in d.effects:
+            self._effect(wf, t, effect)
 
-    def _apply_outcome(self, wf: Workflow, t: Task, outcome: Outcome, now: int) -> None:
+    def _remove_tasks(self, wf: Workflow, tasks: list[Task]) -> None:
+        """Delete tasks from the execution (DO_WHILE ``keepLastN``)."""
+        gone = {t.taskId for t in tasks}
+        wf.tasks = [t for t in wf.tasks if t.taskId not in gone]
+        wf.index = None  # the index only follows appends
+        for tid in gone:
+            self.tasks.pop(tid, None)
+            self._dequeue(tid)
+            self.committer.delete_task(tid)
+
+    # ------------------------------------------------------------------------------------------
+    # effects and asynchronous work of system tasks
+
+    def _effect(self, wf: Workflow, t: Task, effect: StartWorkflow | Publish) -> None:
+        if isinstance(effect, StartWorkflow):
+            self._start_from_task(wf, t, effect)
+        else:
+            self.events.publish(effect.queue, effect.message_id, effect.payload)
+
+    def _start_from_task(self, wf: Workflow, t: Task, effect: StartWorkflow) -> None:
+        """Start a sub-workflow (linked to ``t``) or a START_WORKFLOW target; failures fail ``t``."""
+        try:
+            request: StartWorkflowRequest = StartWorkflowRequest.parse(effect.request)
+            parent = (wf, effect.parent_task) if effect.parent_task is not None else None
+            self._start(request, workflow_id=effect.workflow_id, parent=parent)
+        except Exception as exc:  # no definition, invalid input: the task fails, the parent goes on
+            message = exc.message if isinstance(exc, ConductorLabError) else str(exc)
+            self._task_outcome(
+                wf,
+                t,
+                Outcome(TaskStatus.FAILED, output={**t.outputData, "error": message}, reason=message),
+                force=True,
+            )
+
+    def _launch(self, wf: Workflow, t: Task) -> None:
+        """Run a task type's asynchronous work (once per task at a time)."""
+        if t.taskId in self._jobs or self._loop is None:
+            return
+        job = self._loop.create_task(self._job(wf.workflowId, t))
+        self._jobs[t.taskId] = job
+
+    async def _job(self, workflow_id: str, t: Task) -> None:
+        try:
+            outcome = await type_of(t.node.type).run(t, self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("task %s (%s) failed in its asynchronous work", t.taskId, t.taskType)
+            outcome = Outcome(TaskStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._jobs.pop(t.taskId, None)
+        wf = self.workflows.get(workflow_id)
+        if wf is None or self.tasks.get(t.taskId) is not t:
+            return
+        self._task_outcome(wf, t, outcome)
+        await self.committer.barrier()
+
+    def _task_outcome(self, wf: Workflow, t: Task, outcome: Outcome, *, force: bool = False) -> None:
+        """Apply an outcome that arrived from outside a decider pass, then decide the workflow."""
+        if (t.status.terminal and not force) or wf.status.terminal:
+            return
+        now = self.clock()
         old = t.status
-        t.status = outcome.status
-        if outcome.output is not None:
-            t.outputData = outcome.output
-        if outcome.reason is not None:
-            t.reasonForIncompletion = outcome.reason[:MAX_REASON]
+        for k, v in outcome.changes(t, now).items():
+            setattr(t, k, v)
+        t.updateTime = now
+        if t.status.terminal:
+            t.endTime = t.endTime or now
+            self._dequeue(t.taskId)
+        self._task_changed(t, old)
         if outcome.variables:
             wf.variables = {**wf.variables, **outcome.variables}
             self.committer.workflow(wf)
-        t.updateTime = now
-        if t.status.terminal:
-            t.endTime = now
-        self._task_changed(t, old)
+        if outcome.run_async:
+            self._launch(wf, t)
+        self._run(wf, [t])
+        self._rearm()
+
+    # Services for task types (engine.tasks.base.Services)
+
+    async def in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._scripts, fn, *args)
+
+    def terminate_child(self, workflow_id: str, reason: str) -> None:
+        wf = self.workflows.get(workflow_id)
+        if wf is None or wf.status.terminal:
+            return
+        self._end(wf, WorkflowStatus.TERMINATED, reason, self._output_or_empty(wf), self.clock())
+
+    @staticmethod
+    def _output_or_empty(wf: Workflow) -> dict[str, Any]:
+        try:
+            return workflow_output(wf)
+        except Exception:
+            return {}
 
     def _task_changed(self, t: Task, old: TaskStatus | None) -> None:
         self.committer.task(t)
@@ -340,6 +483,8 @@ class Executor:
         reason: str | None,
         output: dict[str, Any] | None,
         now: int,
+        *,
+        cancel_open: bool = False,
     ) -> None:
         old = wf.status
         wf.status = status
@@ -347,7 +492,7 @@ class Executor:
         wf.output = output if output is not None else {}
         wf.endTime = now
         wf.updateTime = now
-        if not status.successful:
+        if not status.successful or cancel_open:
             for t in wf.tasks:
                 if not t.status.terminal:
                     prev = t.status
@@ -356,12 +501,37 @@ class Executor:
                     t.updateTime = now
                     self._dequeue(t.taskId)
                     self._task_changed(t, prev)
+                    job = self._jobs.pop(t.taskId, None)
+                    if job is not None:
+                        job.cancel()
+                    type_of(t.node.type).cancel(t, self)
         failed = [t for t in wf.tasks if t.status in (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)]
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
         wf.failedTaskNames = sorted({t.taskDefName for t in failed}) or None
         self._workflow_changed(wf, old)
         self._wake.pop(wf.workflowId, None)
         self._finish(wf.workflowId)
+        if wf.parentWorkflowId:
+            self._report_to_parent(wf)
+
+    def _report_to_parent(self, child: Workflow) -> None:
+        """A sub-workflow ended: its SUB_WORKFLOW task in the parent mirrors it (contract 4.12)."""
+        parent = self.workflows.get(child.parentWorkflowId or "")
+        t = self.tasks.get(child.parentWorkflowTaskId or "")
+        if parent is None or t is None or t.status.terminal or parent.status.terminal:
+            return
+        if t.subWorkflowId != child.workflowId:
+            return
+        outcome = child_result(
+            t,
+            child.status,
+            child.output,
+            child.reasonForIncompletion,
+            child.definition.name,
+            child.definition.version,
+            child.workflowId,
+        )
+        self._task_outcome(parent, t, outcome)
 
     def _finish(self, workflow_id: str) -> None:
         """Keep recently finished workflows in memory; forget the oldest beyond the cap."""
@@ -593,7 +763,13 @@ class Executor:
         req["priority"] = priority
         return await self.start_workflow(req)
 
-    def _start(self, r: StartWorkflowRequest, *, parent: Workflow | None = None) -> Workflow:
+    def _start(
+        self,
+        r: StartWorkflowRequest,
+        *,
+        workflow_id: str | None = None,
+        parent: tuple[Workflow, Task] | None = None,
+    ) -> Workflow:
         if r.priority < 0 or r.priority > 99:
             raise validation_error(
                 "startWorkflow.startWorkflowRequest.priority", "priority: must be between 0 and 99", r.priority
@@ -615,7 +791,10 @@ class Executor:
         if new_text is not None:
             self.committer.snapshot(sid, new_text)
         now = self.clock()
-        wf = Workflow(self._new_id(), snap, sid, now)
+        wf = Workflow(workflow_id or self._new_id(), snap, sid, now)
+        if parent is not None:
+            wf.parentWorkflowId = parent[0].workflowId
+            wf.parentWorkflowTaskId = parent[1].taskId
         inp = r.input or EMPTY
         if inp and snap.inputTemplate:
             inp = {**snap.inputTemplate, **inp}
@@ -723,12 +902,8 @@ class Executor:
             raise Conflict("Cannot terminate a COMPLETED workflow.")
         if wf.status == WorkflowStatus.TERMINATED:
             return
-        now = self.clock()
-        try:
-            output = workflow_output(wf)
-        except Exception:
-            output = {}
-        self._end(wf, WorkflowStatus.TERMINATED, reason, output, now)
+        self._end(wf, WorkflowStatus.TERMINATED, reason, self._output_or_empty(wf), self.clock())
+        self._rearm()
         await self.committer.barrier()
 
     async def decide(self, workflow_id: str) -> None:
@@ -884,7 +1059,7 @@ class Executor:
             return t
         self.queue.release(t.taskId)
         status = TaskStatus.of(r.status)
-        worker = kind_of(t.node.type).KIND == "worker"
+        worker = type_of(t.node.type).kind == "worker"
         old = t.status
         if status == TaskStatus.IN_PROGRESS and worker:
             status = TaskStatus.SCHEDULED
@@ -908,7 +1083,7 @@ class Executor:
                 created = entry.get("createdTime")
                 self.committer.log(LogRow(t.taskId, created if isinstance(created, int) else now, str(entry["log"])))
         self._task_changed(t, old)
-        self._run(wf)
+        self._run(wf, [t])
         self._rearm()
         return t
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from conductor_lab.engine.model import TaskDef, WorkflowDef, WorkflowTask
+from conductor_lab.engine.tasks import UNSUPPORTED, supported_types, type_of
 from conductor_lab.errors import InvalidInput, NotFound
 
 _REF = re.compile(r"\$\{([^}$]*)\}")
@@ -79,7 +80,6 @@ def _node_errors(node: WorkflowTask, path: str, wd_name: str) -> list[dict[str, 
     def err(message: str) -> None:
         errs.append({"path": path, "message": message})
 
-    t = node.type
     ref = node.taskReferenceName
     if not node.name:
         err("WorkflowTask name cannot be empty or null")
@@ -87,57 +87,14 @@ def _node_errors(node: WorkflowTask, path: str, wd_name: str) -> list[dict[str, 
         err("WorkflowTask taskReferenceName name cannot be empty or null")
     if node.startDelay < 0:
         err("startDelay must be greater than or equal to 0")
-    if t == "EVENT" and not node.sink:
-        err(f"sink field is required for taskType: EVENT taskName: {node.name}")
-    elif t == "DECISION":
-        if not node.caseValueParam and not node.caseExpression:
-            err(f"caseValueParam or caseExpression field is required for taskType: DECISION taskName: {node.name}")
-        if not node.decisionCases:
-            err(f"decisionCases should have atleast one task for taskType: DECISION taskName: {node.name}")
-    elif t == "SWITCH":
-        if not node.evaluatorType:
-            err(f"evaluatorType field is required for taskType: SWITCH taskName: {node.name}")
-        elif not node.expression:
-            err(f"expression field is required for taskType: SWITCH taskName: {node.name}")
-        if not node.decisionCases:
-            err(f"decisionCases should have atleast one task for taskType: SWITCH taskName: {node.name}")
-    elif t == "DYNAMIC" and not node.extra.get("dynamicTaskNameParam") and not node.dynamicTaskNameParam:
-        err(f"dynamicTaskNameParam field is required for taskType: DYNAMIC taskName: {node.name}")
-    elif t == "FORK_JOIN" and not node.forkTasks:
-        err(f"forkTasks should have atleast one task for taskType: FORK_JOIN taskName: {node.name}")
-    elif t == "DO_WHILE":
-        if not node.loopCondition:
-            err(f"loopCondition field is required for taskType: DO_WHILE taskName: {node.name}")
-        if not node.loopOver:
-            err(f"loopOver field is required for taskType: DO_WHILE taskName: {node.name}")
-    elif t == "SUB_WORKFLOW" and not node.subWorkflowParam:
-        err(f"subWorkflowParam field is required for taskType: SUB_WORKFLOW taskName: {node.name}")
-    elif t == "TERMINATE":
-        status = node.inputParameters.get("terminationStatus")
-        if status not in ("COMPLETED", "FAILED", "TERMINATED"):
-            err(
-                "terminationStatus field is required for taskType: TERMINATE, and must be COMPLETED or FAILED "
-                f"taskName: {node.name}"
-            )
-        if node.optional:
-            err(f"terminate task cannot be optional, taskName: {node.name}")
-    elif t == "JSON_JQ_TRANSFORM" and "queryExpression" not in node.inputParameters:
-        td = node.taskDefinition
-        if td is None or "queryExpression" not in td.inputTemplate:
-            err(f"queryExpression field is required for taskType: JSON_JQ_TRANSFORM taskName: {node.name}")
-    elif t == "WAIT":
-        ip = node.inputParameters
-        if ip.get("duration") is not None and ip.get("until") is not None:
-            err(f"Both 'duration' and 'until' specified. Please provide only one input for taskName: {node.name}")
-    elif t == "HTTP":
-        ip = node.inputParameters
-        td = node.taskDefinition
-        if not (
-            "http_request" in ip
-            or ("uri" in ip and "method" in ip)
-            or (td is not None and "http_request" in td.inputTemplate)
-        ):
-            err(f"inputParameters.http_request field is required for taskType: HTTP taskName: {node.name}")
+    if node.type in UNSUPPORTED:
+        err(
+            f"Task type {node.type} (taskReferenceName: {ref}) is not supported by this server; supported "
+            f"system task types: {', '.join(t for t in supported_types() if t != 'SIMPLE')}, and worker tasks"
+        )
+        return errs
+    for message in type_of(node.type).validate(node):
+        err(f"{message} (taskReferenceName: {ref})")
     return errs
 
 
@@ -262,6 +219,15 @@ class Metadata:
         if not versions:
             del self.workflow_defs[name]
         self._snapshot_of.pop((name, version), None)
+
+    def find_workflow_def(self, name: str, version: int | None) -> WorkflowDef | None:
+        try:
+            return self.get_workflow_def(name, version)
+        except NotFound:
+            return None
+
+    def find_task_def(self, name: str) -> TaskDef | None:
+        return self.task_defs.get(name)
 
     def all_workflow_defs(self) -> list[WorkflowDef]:
         return [wd for name in sorted(self.workflow_defs) for _, wd in sorted(self.workflow_defs[name].items())]

@@ -363,6 +363,8 @@ class WorkflowTask(Bean):
     expression: str | None
     dynamicTaskNameParam: str | None
     loopCondition: str | None
+    #: created at run time (dynamic fork branches): persisted with its task, not in a snapshot
+    runtime: bool = False
 
     FIELDS = (
         ("name", None, _str),
@@ -687,6 +689,8 @@ class Task:
         if self.extra:
             for k, v in self.extra.items():
                 out.setdefault(k, v)
+        if self.node.runtime:  # its definition node exists nowhere else: keep it with the task
+            out["workflowTask"] = node_json_cached(self.node)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -720,7 +724,9 @@ class Task:
                 setattr(t, name, sys.intern(v))
         t.inputData = data.get("inputData") or EMPTY
         t.outputData = data.get("outputData") or EMPTY
-        rest = {k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData")}
+        rest = {
+            k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData", "workflowTask")
+        }
         t.extra = rest or None
         return t
 
@@ -784,6 +790,7 @@ class Workflow:
         "createdBy",
         "ownerApp",
         "extra",
+        "index",
     )
 
     workflowId: str
@@ -811,6 +818,7 @@ class Workflow:
     createdBy: str | None
     ownerApp: str | None
     extra: dict[str, Any] | None
+    index: Any  # engine.tasks.base.WorkflowIndex for large workflows (derived, not persisted)
 
     def __init__(self, workflow_id: str, definition: WorkflowDef, snapshot_id: str, now: int) -> None:
         self.workflowId = workflow_id
@@ -838,6 +846,7 @@ class Workflow:
         self.createdBy = None
         self.ownerApp = None
         self.extra = None
+        self.index = None
 
     SCALARS: ClassVar[tuple[str, ...]] = (
         "workflowId",
@@ -905,6 +914,7 @@ class Workflow:
         wf.definition = definition
         wf.snapshotId = snapshot_id
         wf.tasks = []
+        wf.index = None
         known = set(cls.SCALARS) | {
             "input",
             "output",
@@ -994,3 +1004,115 @@ def poll_data(queue_name: str, domain: str | None, worker_id: str | None, last_p
         out["workerId"] = worker_id
     out["lastPollTime"] = last_poll_time
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Event handlers (``/api/event``; contract §3.10, §10)
+
+#: ``EventHandler.Action.Type`` (conductor-oss's snake_case names).
+EVENT_ACTIONS = (
+    "start_workflow",
+    "complete_task",
+    "fail_task",
+    "terminate_workflow",
+    "update_workflow_variables",
+    "start_agent",
+)
+
+#: ``EventExecution.Status``.
+EVENT_EXECUTION_STATUSES = ("IN_PROGRESS", "COMPLETED", "FAILED", "SKIPPED")
+
+
+class StartWorkflow(Bean):
+    """``EventHandler.StartWorkflow``: the parameters of a ``start_workflow`` action."""
+
+    name: str | None
+    version: int | None
+    correlationId: str | None
+    input: dict[str, Any]
+    taskToDomain: dict[str, Any] | None
+
+    FIELDS = (
+        ("name", None, _str),
+        ("version", None, _int),
+        ("correlationId", None, _str),
+        ("input", {}, _map),
+        ("taskToDomain", None, _map),
+    )
+
+
+class TaskDetails(Bean):
+    """``EventHandler.TaskDetails``: the parameters of a ``complete_task`` / ``fail_task`` action."""
+
+    workflowId: str | None
+    taskRefName: str | None
+    output: dict[str, Any]
+    taskId: str | None
+    reasonForIncompletion: str | None
+
+    FIELDS = (
+        ("workflowId", None, _str),
+        ("taskRefName", None, _str),
+        ("output", {}, _map),
+        ("taskId", None, _str),
+        ("reasonForIncompletion", None, _str),
+    )
+
+
+class EventAction(Bean):
+    """``EventHandler.Action``: what a handler does with a matching message.
+
+    The parameters of the actions conductor_lab does not execute (``terminate_workflow``,
+    ``update_workflow_variables``, ``start_agent``) are kept as plain maps.
+    """
+
+    action: str | None
+    start_workflow: StartWorkflow | None
+    complete_task: TaskDetails | None
+    fail_task: TaskDetails | None
+    expandInlineJSON: bool
+
+    FIELDS = (
+        ("action", None, _enum(EVENT_ACTIONS)),
+        ("start_workflow", None, _map),
+        ("complete_task", None, _map),
+        ("fail_task", None, _map),
+        ("expandInlineJSON", False, _bool),
+        ("terminate_workflow", None, _map),
+        ("update_workflow_variables", None, _map),
+        ("start_agent", None, _map),
+    )
+
+    def _post_parse(self) -> None:
+        if self.start_workflow is not None:
+            self.start_workflow = StartWorkflow.parse(self.start_workflow)
+        if self.complete_task is not None:
+            self.complete_task = TaskDetails.parse(self.complete_task)
+        if self.fail_task is not None:
+            self.fail_task = TaskDetails.parse(self.fail_task)
+
+
+class EventHandler(Bean):
+    """An event handler (``/api/event``): on a message for ``event``, if ``condition``, run ``actions``.
+
+    ``active`` defaults to false, as in conductor-oss: an inactive handler is never triggered.
+    """
+
+    name: str | None
+    event: str | None
+    condition: str | None
+    actions: list[EventAction]
+    active: bool
+    evaluatorType: str | None
+
+    FIELDS = (
+        ("name", None, _str),
+        ("event", None, _str),
+        ("condition", None, _str),
+        ("actions", [], _list),
+        ("active", False, _bool),
+        ("evaluatorType", None, _str),
+    )
+
+    def _post_parse(self) -> None:
+        self.actions = [EventAction.parse(a) for a in self.actions]

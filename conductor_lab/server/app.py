@@ -62,6 +62,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tasks/{taskId}/log", h.TaskLogHandler),
     Route("/api/tasks/{workflowId}/{taskRefName}/{status}", h.UpdateTaskByRefHandler),
     Route("/api/tasks/{taskId}", h.TaskHandler),
+    # event handlers
+    Route("/api/event", h.EventHandlersHandler),
+    Route("/api/event/{name}", h.EventHandlerHandler),
 )
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024

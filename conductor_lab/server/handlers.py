@@ -596,3 +596,48 @@ class OpenApiHandler(BaseHandler):
     @api("This server's OpenAPI 3 document", returns=[ok_json("OpenAPI")])
     def get(self) -> None:
         self.reply_json(self.ctx.openapi)
+
+
+# ------------------------------------------------------------------------------------------------
+# Events: /api/event
+
+
+class EventHandlersHandler(BaseHandler):
+    tag = "events"
+
+    @api("All event handlers", returns=[ok_json("EventHandler[]")])
+    def get(self) -> None:
+        self.reply_json(self.executor.events.get_handlers())
+
+    @api(
+        "Add an event handler (409 when the name exists; name, event and actions are required)",
+        body=Body("object", "EventHandler"),
+    )
+    async def post(self) -> None:
+        await self.executor.events.add_handler(self.body())
+        self.reply_empty()
+
+    @api("Update an event handler by name (404 when it does not exist)", body=Body("object", "EventHandler"))
+    async def put(self) -> None:
+        await self.executor.events.update_handler(self.body())
+        self.reply_empty()
+
+
+class EventHandlerHandler(BaseHandler):
+    """``/api/event/{name}``: GET reads the segment as an event string (``conductor:wf:ref``, colons
+    allowed), DELETE as a handler name, as conductor-oss's two mappings on the same path do."""
+
+    tag = "events"
+
+    @api(
+        "Event handlers whose event equals the path segment exactly (e.g. conductor:my_wf:notify_ref)",
+        query=[Param("activeOnly", "bool", True, doc="only active handlers")],
+        returns=[ok_json("EventHandler[]")],
+    )
+    def get(self, name: str) -> None:
+        self.reply_json(self.executor.events.get_handlers_for_event(name, self.q["activeOnly"]))
+
+    @api("Remove an event handler by name (404 when it does not exist)")
+    async def delete(self, name: str) -> None:
+        await self.executor.events.remove_handler(name)
+        self.reply_empty()

@@ -49,6 +49,8 @@ def test_no_route_is_shadowed_by_an_earlier_one(route: Route) -> None:
         ("/api/workflow/a%2Fb", "/api/workflow/{workflowId}"),
         ("/api/workflow/running/x", "/api/workflow/running/{name}"),
         ("/api/workflow/x/correlated/c", "/api/workflow/{name}/correlated/{correlationId}"),
+        ("/api/event", "/api/event"),
+        ("/api/event/conductor:my_wf:notify_ref", "/api/event/{name}"),
     ],
 )
 def test_literal_segments_win(path: str, template: str) -> None:

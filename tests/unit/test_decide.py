@@ -242,7 +242,7 @@ def test_task_timeout_policies(policy: str, expect: TaskStatus) -> None:
 def test_poll_timeout() -> None:
     wf = make_wf(LINEAR, [{"name": "a", "retryCount": 0, "pollTimeoutSeconds": 5}])
     apply(wf, T0)
-    assert decide(wf, T0 + 4_000).wake_at == T0 + 5_000
+    assert decide(wf, T0 + 4_000, new_id=ids).wake_at == T0 + 5_000
     d = apply(wf, T0 + 5_000)
     assert wf.tasks[0].status == TaskStatus.TIMED_OUT and d.complete == WorkflowStatus.TIMED_OUT
 
@@ -250,7 +250,7 @@ def test_poll_timeout() -> None:
 def test_workflow_timeout_policies() -> None:
     wf = make_wf({**LINEAR, "timeoutSeconds": 60, "timeoutPolicy": "TIME_OUT_WF"})
     apply(wf, T0)
-    assert decide(wf, T0 + 59_000).wake_at == T0 + 60_000
+    assert decide(wf, T0 + 59_000, new_id=ids).wake_at == T0 + 60_000
     d = apply(wf, T0 + 60_000)
     assert d.complete == WorkflowStatus.TIMED_OUT and "Workflow timed out after 60 seconds" in (d.reason or "")
     alert = make_wf({**LINEAR, "timeoutSeconds": 60})
@@ -263,14 +263,16 @@ def test_paused_workflow_schedules_nothing() -> None:
     apply(wf, T0)
     finish(wf.tasks[0], TaskStatus.COMPLETED)
     wf.status = WorkflowStatus.PAUSED
-    assert not decide(wf, T0).changed
+    assert not decide(wf, T0, new_id=ids).changed
 
 
-def test_unsupported_system_task_fails_the_workflow_clearly() -> None:
+def test_async_system_task_asks_the_executor_to_run_it() -> None:
     wf = make_wf({"tasks": [{"name": "h", "taskReferenceName": "h", "type": "HTTP",
                              "inputParameters": {"http_request": {"uri": "http://x", "method": "GET"}}}]})
     d = apply(wf, T0)
-    assert d.complete == WorkflowStatus.FAILED and "HTTP" in (d.reason or "")
+    assert d.complete is None
+    assert [t.status for t in d.schedule] == [TaskStatus.IN_PROGRESS]
+    assert d.run_async == d.schedule
 
 
 def test_user_defined_type_is_a_worker_task_on_the_type_queue() -> None:

@@ -18,6 +18,8 @@ import pytest
 import conductor_lab.engine.store.duckdb as duckdb_store
 from conductor_lab.engine.store.base import (
     Batch,
+    EventExecutionRow,
+    EventHandlerRow,
     LogRow,
     PollDataRow,
     SearchQuery,
@@ -42,6 +44,8 @@ TABLES = (
     "cl_poll_data",
     "cl_task_defs",
     "cl_workflow_defs",
+    "cl_event_handlers",
+    "cl_event_executions",
 )
 
 
@@ -103,6 +107,15 @@ def full_batch() -> Batch:
             WorkflowDefRow("wf", 1, '{"name":"wf","version":1}'),
             WorkflowDefRow("aa", 1, '{"name":"aa","version":1}'),
         ],
+        event_handlers=[
+            EventHandlerRow("h_b", "conductor:wf:n", True, '{"name":"h_b"}'),
+            EventHandlerRow("h_a", "sqs:q", False, '{"name":"h_a"}'),
+        ],
+        event_executions=[
+            EventExecutionRow("m1_0", "m1", "h_b", "conductor:wf:n", 7, "COMPLETED", "start_workflow", "{}"),
+            EventExecutionRow("m1_1", "m1", "h_b", "conductor:wf:n", 7, "FAILED", "fail_task", '{"e":1}'),
+            EventExecutionRow("m2_0", "m2", "h_a", "sqs:q", 8, "SKIPPED", None, '{"msg":"x"}'),
+        ],
     )
 
 
@@ -161,6 +174,12 @@ def test_round_trip_every_list(tmp_path: Path) -> None:
     assert s._query("SELECT * FROM cl_workflows ORDER BY workflow_id") == [tuple(r) for r in b.workflows]
     assert s._query("SELECT * FROM cl_tasks ORDER BY task_id") == sorted(tuple(r) for r in b.tasks)
     assert s._query("SELECT * FROM cl_transitions ORDER BY ts") == [tuple(r) for r in b.transitions]
+    assert s.load_event_handlers() == ['{"name":"h_a"}', '{"name":"h_b"}']  # by name
+    handlers = s._query("SELECT * FROM cl_event_handlers ORDER BY name")
+    assert handlers == sorted(tuple(r) for r in b.event_handlers)
+    assert s.get_event_executions("h_b") == b.event_executions[:2]  # by handler name
+    assert s.get_event_executions("sqs:q") == b.event_executions[2:]  # by event
+    assert s.get_event_executions("nope") == []
     st = s.stats()
     assert st["rows"] == {
         "cl_workflows": 2,
@@ -171,6 +190,8 @@ def test_round_trip_every_list(tmp_path: Path) -> None:
         "cl_poll_data": 2,
         "cl_task_defs": 2,
         "cl_workflow_defs": 3,
+        "cl_event_handlers": 2,
+        "cl_event_executions": 3,
     }
     assert st["file_size_bytes"] > 0
     before = dump(s)
@@ -284,9 +305,12 @@ def test_deletes(tmp_path: Path) -> None:
             task_def_deletes=["a_task", "missing"],
             workflow_def_deletes=[("wf", 1), ("zz", 9)],
             workflow_deletes=["w1", "missing"],
+            event_handler_deletes=["h_a", "missing"],
         )
     )
     assert s.load_task_defs() == ['{"name":"b_task"}']
+    assert s.load_event_handlers() == ['{"name":"h_b"}']
+    assert len(s.get_event_executions("h_a")) == 1  # executions are history: they stay
     assert s.load_workflow_defs() == ['{"name":"aa","version":1}', '{"name":"wf","version":2}']
     assert s.get_workflow("w1") is None
     assert s.get_tasks("w1") == []
@@ -305,9 +329,12 @@ def test_delete_then_upsert_same_key_in_one_batch(tmp_path: Path) -> None:
             task_defs=[TaskDefRow("a_task", "new")],
             workflow_def_deletes=[("wf", 1)],
             workflow_defs=[WorkflowDefRow("wf", 1, "new-wf")],
+            event_handler_deletes=["h_a"],
+            event_handlers=[EventHandlerRow("h_a", "sqs:q", True, "new-h")],
         )
     )
     assert s.load_task_defs() == ["new", '{"name":"b_task"}']
+    assert s.load_event_handlers() == ["new-h", '{"name":"h_b"}']
     assert "new-wf" in s.load_workflow_defs()
     # upsert of a workflow and its tasks, then delete of that workflow, in one batch
     s.commit(Batch(workflows=[wf("w1", payload="x")], tasks=[task("t9", "w1", 9)], workflow_deletes=["w1"]))
@@ -315,6 +342,59 @@ def test_delete_then_upsert_same_key_in_one_batch(tmp_path: Path) -> None:
     # and it can be created again afterwards
     s.commit(Batch(workflows=[wf("w1", payload="again")], tasks=[task("t1", "w1", 1)]))
     assert s.get_workflow("w1") == StoredWorkflow(wf("w1", payload="again").json, "snap-1")
+    s.close()
+
+
+def test_event_handlers_fold_across_commits_and_survive_reopen(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(event_handlers=[EventHandlerRow("h", "conductor:wf:a", False, "v1")]))
+    s.commit(Batch(event_handlers=[EventHandlerRow("h", "conductor:wf:b", True, "v2")]))  # update
+    s.commit(Batch(event_handlers=[EventHandlerRow("gone", "e", True, "x")]))
+    s.commit(Batch(event_handler_deletes=["gone"]))
+    # in one batch: a later upsert wins over an earlier delete of the same name
+    s.commit(Batch(event_handler_deletes=["h2"], event_handlers=[EventHandlerRow("h2", "e", True, "again")]))
+    assert s.load_event_handlers() == ["v2", "again"]
+    assert s._query("SELECT name, event, active FROM cl_event_handlers ORDER BY name") == [
+        ("h", "conductor:wf:b", True),
+        ("h2", "e", True),
+    ]
+    s.close()
+    s = open_store(tmp_path)
+    assert s.load_event_handlers() == ["v2", "again"]
+    s.close()
+
+
+def test_event_executions_append_newest_last_and_limit(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    rows = [
+        EventExecutionRow(f"m{i}_0", f"m{i}", "h", "ev", 100 + i // 2, "COMPLETED", "fail_task", f"[{i}]")
+        for i in range(10)
+    ]
+    for i in range(0, 10, 3):  # several commits, several rows per commit, equal timestamps
+        s.commit(Batch(event_executions=rows[i : i + 3]))
+    s.checkpoint()
+    assert s.get_event_executions("h") == rows
+    assert s.get_event_executions("ev", limit=4) == rows[6:]  # the newest four, oldest first
+    # the same id twice (a redelivery the engine did not filter) is kept: the table is history
+    s.commit(Batch(event_executions=[rows[0]._replace(status="FAILED")]))
+    assert [r.status for r in s.get_event_executions("h") if r.id == "m0_0"] == ["COMPLETED", "FAILED"]
+    s.close()
+    s = open_store(tmp_path)
+    assert len(s.get_event_executions("h", limit=100)) == 11
+    s.close()
+
+
+def test_journal_rows_without_event_keys_still_fold(tmp_path: Path) -> None:
+    # a journal written before the event tables existed has no "eh"/"ehd"/"ee" keys
+    s = open_store(tmp_path)
+    with s._wlock:
+        s._seq += 1
+        s._writer.execute(
+            "INSERT INTO cl_journal VALUES (?, ?)", [s._seq, '{"td":[["old_task","{}"]],"tdd":[],"wfd":[]}']
+        )
+        s._pending += 1
+    assert s.load_task_defs() == ["{}"]
+    assert s.load_event_handlers() == [] and s.get_event_executions("x") == []
     s.close()
 
 
@@ -327,8 +407,10 @@ def test_delete_then_upsert_same_key_in_one_batch(tmp_path: Path) -> None:
         Batch(poll_data=[PollDataRow("q9", "", "w", "not-an-int")]),  # type: ignore[arg-type]
         Batch(tasks=[task("t1", "w1", 1)._replace(json=123)]),  # type: ignore[arg-type]
         Batch(workflow_defs=[("wf", 7)]),  # type: ignore[list-item]  # a row of the wrong width
+        Batch(event_executions=[EventExecutionRow("x", "x", "h", "e", "now", "", None, "")]),  # type: ignore[arg-type]
+        Batch(event_handler_deletes=[7]),  # type: ignore[list-item]
     ],
-    ids=["str-in-bigint", "int-in-varchar", "short-row"],
+    ids=["str-in-bigint", "int-in-varchar", "short-row", "event-execution-created", "event-handler-delete"],
 )
 def test_bad_row_leaves_store_unchanged(tmp_path: Path, bad: Batch) -> None:
     s = open_store(tmp_path)

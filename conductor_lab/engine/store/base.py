@@ -82,6 +82,28 @@ class WorkflowDefRow(NamedTuple):
     json: str
 
 
+class EventHandlerRow(NamedTuple):
+    """An event handler definition (upserted by name, like task definitions)."""
+
+    name: str
+    event: str
+    active: bool
+    json: str  # EventHandler JSON
+
+
+class EventExecutionRow(NamedTuple):
+    """One outcome of an event handler for one message (appended to the history, never updated)."""
+
+    id: str  # <messageId>_<actionIndex>; unique per handler name
+    message_id: str
+    name: str  # the event handler's name
+    event: str
+    created: int  # epoch ms
+    status: str  # IN_PROGRESS | COMPLETED | FAILED | SKIPPED
+    action: str | None  # None for SKIPPED (the condition was false)
+    output: str  # JSON object
+
+
 @dataclass
 class Batch:
     """Everything one group commit writes. Keys are unique within each upsert list."""
@@ -97,6 +119,10 @@ class Batch:
     workflow_defs: list[WorkflowDefRow] = field(default_factory=list)
     workflow_def_deletes: list[tuple[str, int]] = field(default_factory=list)
     workflow_deletes: list[str] = field(default_factory=list)  # workflow ids: their tasks and logs go too
+    task_deletes: list[str] = field(default_factory=list)  # task ids (DO_WHILE keepLastN): their logs go too
+    event_handlers: list[EventHandlerRow] = field(default_factory=list)
+    event_handler_deletes: list[str] = field(default_factory=list)
+    event_executions: list[EventExecutionRow] = field(default_factory=list)  # appended
 
     def __len__(self) -> int:
         return (
@@ -111,6 +137,10 @@ class Batch:
             + len(self.workflow_defs)
             + len(self.workflow_def_deletes)
             + len(self.workflow_deletes)
+            + len(self.task_deletes)
+            + len(self.event_handlers)
+            + len(self.event_handler_deletes)
+            + len(self.event_executions)
         )
 
 
@@ -149,6 +179,15 @@ class Store(Protocol):
     def load_task_defs(self) -> list[str]: ...
 
     def load_workflow_defs(self) -> list[str]: ...
+
+    def load_event_handlers(self) -> list[str]:
+        """Every event handler's JSON, ordered by name."""
+        ...
+
+    def get_event_executions(self, name_or_event: str, limit: int = 100) -> list[EventExecutionRow]:
+        """The newest ``limit`` executions of the handler named ``name_or_event`` or for that event,
+        oldest first."""
+        ...
 
     def load_poll_data(self) -> list[PollDataRow]: ...
 

@@ -9,8 +9,9 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   the tables' column types (pyarrow), so a bad row is refused before it reaches the journal.
 * ``materialize`` folds the journal into the tables in ONE transaction that also deletes the folded
   journal rows: pure SQL inside DuckDB (``from_json`` + ``unnest``, newest row per key, "delete the
-  keys, then insert" for upserts, the later of upsert/delete for definitions, ``INSERT OR IGNORE``
-  for snapshots, appends for transitions and logs), so no per-row Python runs and the GIL is free.
+  keys, then insert" for upserts, the later of upsert/delete for definitions and event handlers,
+  ``INSERT OR IGNORE`` for snapshots, appends for transitions, logs and event executions), so no
+  per-row Python runs and the GIL is free.
   It runs on its own connection beside the journal commits (the group committer calls ``maintain``
   on its own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before
   every read (reads see every committed batch), at close and at open (batches committed before a
@@ -49,6 +50,7 @@ import pyarrow as pa
 
 from conductor_lab.engine.store.base import (
     Batch,
+    EventExecutionRow,
     LogRow,
     PollDataRow,
     SearchQuery,
@@ -66,6 +68,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
     "INTEGER": pa.int32(),
     "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
 }
 
 
@@ -129,6 +132,14 @@ POLL_DATA = _table(
 )
 TASK_DEFS = _table("cl_task_defs", "name VARCHAR, json VARCHAR", ("name",))
 WORKFLOW_DEFS = _table("cl_workflow_defs", "name VARCHAR, version INTEGER, json VARCHAR", ("name", "version"))
+EVENT_HANDLERS = _table(
+    "cl_event_handlers", "name VARCHAR, event VARCHAR, active BOOLEAN, json VARCHAR", ("name",)
+)
+EVENT_EXECUTIONS = _table(
+    "cl_event_executions",
+    "id VARCHAR, message_id VARCHAR, name VARCHAR, event VARCHAR, created BIGINT, status VARCHAR,"
+    "action VARCHAR, output VARCHAR",
+)
 META = _table("cl_meta", "key VARCHAR, value VARCHAR", ("key",))
 # The commit journal: one row per group commit (the whole Batch, JSON-encoded). See "Journal".
 JOURNAL = _table("cl_journal", "seq BIGINT, batch VARCHAR")
@@ -144,6 +155,8 @@ ALL_TABLES: tuple[_Table, ...] = (
     POLL_DATA,
     TASK_DEFS,
     WORKFLOW_DEFS,
+    EVENT_HANDLERS,
+    EVENT_EXECUTIONS,
 )
 
 # No ART index on the execution tables (cl_workflows, cl_tasks): ART indexes live in memory (about
@@ -200,6 +213,10 @@ def encode_batch(b: Batch) -> str:
             "wd": [list(r) for r in b.workflow_defs],
             "wdd": [list(r) for r in b.workflow_def_deletes],
             "wfd": b.workflow_deletes,
+            "tkd": b.task_deletes,
+            "eh": [list(r) for r in b.event_handlers],
+            "ehd": b.event_handler_deletes,
+            "ee": [list(r) for r in b.event_executions],
         }
     ).decode()
 
@@ -267,7 +284,7 @@ def _append_sql(t: _Table, key: str) -> list[str]:
 _JOURNAL_SPEC = (
     '{"w":[["VARCHAR"]],"t":[["VARCHAR"]],"s":[["VARCHAR"]],"x":[["VARCHAR"]],"l":[["VARCHAR"]],'
     '"p":[["VARCHAR"]],"td":[["VARCHAR"]],"tdd":["VARCHAR"],"wd":[["VARCHAR"]],"wdd":[["VARCHAR"]],'
-    '"wfd":["VARCHAR"]}'
+    '"wfd":["VARCHAR"],"tkd":["VARCHAR"],"eh":[["VARCHAR"]],"ehd":["VARCHAR"],"ee":[["VARCHAR"]]}'
 )
 
 #: Applying the journal (``_j``: the parsed journal rows) to the tables: pure SQL, so DuckDB does
@@ -282,6 +299,8 @@ MATERIALIZE_SQL: tuple[str, ...] = (
     *_append_sql(TRANSITIONS, "x"),
     *_append_sql(TASK_LOGS, "l"),
     *_upsert_sql(POLL_DATA, "p"),
+    *_definitions_sql(EVENT_HANDLERS, "eh", "ehd"),
+    *_append_sql(EVENT_EXECUTIONS, "ee"),
 )
 
 
@@ -396,6 +415,12 @@ class DuckDBStore:
                 deleted = [r[0] for r in con.execute("SELECT DISTINCT unnest(b.wfd) FROM _j").fetchall()]
                 if deleted:
                     _delete_workflows(deleted)(con)
+                con.execute(
+                    "DELETE FROM cl_task_logs WHERE task_id IN (SELECT unnest(b.tkd) FROM _j WHERE b.tkd IS NOT NULL)"
+                )
+                con.execute(
+                    "DELETE FROM cl_tasks WHERE task_id IN (SELECT unnest(b.tkd) FROM _j WHERE b.tkd IS NOT NULL)"
+                )
                 con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
                 for tmp in ("_j", "_u", "_d"):
                     con.execute(f"DROP TABLE IF EXISTS {tmp}")
@@ -444,18 +469,26 @@ class DuckDBStore:
             (TRANSITIONS, b.transitions),
             (TASK_LOGS, b.logs),
             (POLL_DATA, b.poll_data),
+            (EVENT_HANDLERS, b.event_handlers),
+            (EVENT_EXECUTIONS, b.event_executions),
         ):
             if rows:
                 t.arrow(rows)
         for name in b.task_def_deletes:
             if not isinstance(name, str):
                 raise TypeError(f"task_def_deletes: {name!r} is not a str")
+        for name in b.event_handler_deletes:
+            if not isinstance(name, str):
+                raise TypeError(f"event_handler_deletes: {name!r} is not a str")
         for name, version in b.workflow_def_deletes:
             if not isinstance(name, str) or not isinstance(version, int):
                 raise TypeError(f"workflow_def_deletes: {(name, version)!r} is not (str, int)")
         for wid in b.workflow_deletes:
             if not isinstance(wid, str):
                 raise TypeError(f"workflow_deletes: {wid!r} is not a str")
+        for tid in b.task_deletes:
+            if not isinstance(tid, str):
+                raise TypeError(f"task_deletes: {tid!r} is not a str")
 
     # ------------------------------------------------------------------ reads
 
@@ -478,6 +511,20 @@ class DuckDBStore:
 
     def load_workflow_defs(self) -> list[str]:
         return [r[0] for r in self._query("SELECT json FROM cl_workflow_defs ORDER BY name, version")]
+
+    def load_event_handlers(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT json FROM cl_event_handlers ORDER BY name")]
+
+    def get_event_executions(self, name_or_event: str, limit: int = 100) -> list[EventExecutionRow]:
+        """The newest ``limit`` executions of the handler so named or for that event, oldest first."""
+        # rowid = insertion order (append-only): ties on ``created`` keep the order they happened in
+        rows = self._query(
+            "SELECT id, message_id, name, event, created, status, action, output FROM ("
+            "SELECT *, rowid AS _r FROM cl_event_executions WHERE name = ? OR event = ? "
+            "ORDER BY created DESC, _r DESC LIMIT ?) ORDER BY created, _r",
+            [name_or_event, name_or_event, max(0, int(limit))],
+        )
+        return [EventExecutionRow(*r) for r in rows]
 
     def load_poll_data(self) -> list[PollDataRow]:
         rows = self._query(

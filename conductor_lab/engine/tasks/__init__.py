@@ -1,66 +1,71 @@
-"""Task types: one module per type, looked up in an explicit registry.
+"""Task types: one module per type, each an instance of a ``TaskType`` (``base.py``) in ``REGISTRY``.
 
-A task-type module provides:
-
-``TYPE``
-    the workflow-task ``type`` string it handles.
-``KIND``
-    ``"worker"`` (queued for external workers), ``"sync"`` (executed by the engine inside the
-    decider loop) or ``"async"`` (executed by the engine off the decider loop; later issues).
-``BUILT_IN``
-    True for operators that are never retried (SWITCH, FORK, JOIN, DO_WHILE, ...).
-``schedule(node, ctx) -> list[Task]``
-    the mapper half: the runtime task records for one definition node.
-``execute(task, view) -> Outcome``
-    for ``sync``/``async`` kinds: how the scheduled task advances.
-``after_branch(node) -> "next" | "stop" | "self"`` (containers only)
-    where the flow goes when the last task of one of the node's nested lists finishes.
-
-Adding a task type means adding a module and one line to ``REGISTRY``; the decider and the
-executor do not change.
+Adding a task type means adding a module and one entry to ``_TYPES``: the decider, the executor
+and registration (``TaskType.validate``) reach it through ``type_of``. Unknown types are worker
+tasks (USER_DEFINED), as in conductor-oss.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from conductor_lab.engine.tasks import (
+    do_while,
+    dynamic,
+    event,
+    exclusive_join,
+    fork_join,
+    fork_join_dynamic,
+    http,
+    human,
+    inline,
+    join,
+    json_jq_transform,
+    lambda_,
+    noop,
+    set_variable,
+    simple,
+    start_workflow,
+    sub_workflow,
+    switch,
+    terminate,
+    wait,
+)
+from conductor_lab.engine.tasks.base import TaskType
 
-from conductor_lab.engine.tasks import noop, set_variable, simple
-
-REGISTRY: dict[str, ModuleType] = {
-    simple.TYPE: simple,
-    noop.TYPE: noop,
-    set_variable.TYPE: set_variable,
-}
-
-#: conductor-oss system task types that this engine does not execute yet. Definitions using them
-#: register (so blueprints validate); scheduling one fails the workflow with a clear reason.
-NOT_YET_SUPPORTED = frozenset(
-    {
-        "DECISION",
-        "SWITCH",
-        "FORK_JOIN",
-        "FORK_JOIN_DYNAMIC",
-        "FORK",
-        "JOIN",
-        "EXCLUSIVE_JOIN",
-        "DO_WHILE",
-        "DYNAMIC",
-        "SUB_WORKFLOW",
-        "START_WORKFLOW",
-        "EVENT",
-        "WAIT",
-        "HUMAN",
-        "TERMINATE",
-        "INLINE",
-        "LAMBDA",
-        "JSON_JQ_TRANSFORM",
-        "HTTP",
-        "KAFKA_PUBLISH",
-    }
+_TYPES: tuple[TaskType, ...] = (
+    simple.TASK,
+    dynamic.TASK,
+    switch.SWITCH,
+    switch.DECISION,
+    fork_join.TASK,
+    fork_join_dynamic.TASK,
+    join.TASK,
+    exclusive_join.TASK,
+    do_while.TASK,
+    sub_workflow.TASK,
+    start_workflow.TASK,
+    wait.TASK,
+    human.TASK,
+    terminate.TASK,
+    set_variable.TASK,
+    noop.TASK,
+    inline.TASK,
+    lambda_.TASK,
+    json_jq_transform.TASK,
+    http.TASK,
+    event.TASK,
 )
 
+REGISTRY: dict[str, TaskType] = {t.TYPE: t for t in _TYPES}
 
-def kind_of(task_type: str) -> ModuleType:
-    """The module for a workflow-task ``type``; unknown types are worker tasks (USER_DEFINED)."""
-    return REGISTRY.get(task_type, simple)
+#: conductor-oss types that need a broker or feature this server does not have: registering a
+#: definition that uses one answers 400 naming what is supported
+UNSUPPORTED = frozenset({"KAFKA_PUBLISH", "PULL_WORKFLOW_MESSAGES"})
 
+
+def type_of(task_type: str) -> TaskType:
+    """The type for a workflow-task ``type``; unknown types are worker tasks (USER_DEFINED)."""
+    return REGISTRY.get(task_type, simple.TASK)
+
+
+def supported_types() -> list[str]:
+    return sorted(REGISTRY)

@@ -1,26 +1,21 @@
-"""NOOP: completes in the same decider pass, with no output."""
+"""NOOP: completes in the same decider pass, with no output (contract 4.24)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
-
-if TYPE_CHECKING:
-    from conductor_lab.engine.decide import Outcome, ScheduleContext, WorkflowView
-
-TYPE = "NOOP"
-KIND = "sync"
-BUILT_IN = False
+from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType
 
 
-def schedule(node: WorkflowTask, ctx: ScheduleContext) -> list[Task]:
-    task = ctx.new_task(node, TYPE, TaskStatus.IN_PROGRESS)
-    task.inputData = ctx.input_for(node, task.taskId)
-    return [task]
+class Noop(TaskType):
+    TYPE = "NOOP"
+
+    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
+        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
+        task.inputData = ctx.input_for(node, task.taskId)
+        return [task]
+
+    def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
+        return Outcome(TaskStatus.COMPLETED)
 
 
-def execute(task: Task, view: WorkflowView) -> Outcome:
-    from conductor_lab.engine.decide import Outcome
-
-    return Outcome(TaskStatus.COMPLETED)
+TASK = Noop()

@@ -1,0 +1,89 @@
+"""INLINE: evaluate a JavaScript expression over the task input, in an embedded V8 (contract 4.18).
+
+The script first runs on the engine loop with a short time slice (most scripts take well under
+a millisecond, so chains of system tasks still complete inside one request); a script that
+needs longer is run again on a worker thread with the full time limit while the loop goes on
+serving (scripts are pure functions of their input, so the re-run is safe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conductor_lab.engine import scripting
+from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
+from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, Services, TaskType
+
+#: time a script may hold the engine loop before it moves to a worker thread
+LOOP_SLICE_MS = 50
+EVALUATORS = ("javascript", "graaljs", "value-param")
+
+
+class Inline(TaskType):
+    TYPE = "INLINE"
+
+    def validate(self, node: WorkflowTask) -> list[str]:
+        ip = node.inputParameters
+        td = node.taskDefinition
+        template = {**(td.inputTemplate if td is not None else {}), **ip}
+        errs: list[str] = []
+        expression = template.get("expression")
+        if not isinstance(expression, str) or not expression.strip():
+            errs.append(f"inputParameters.expression field is required for taskType: INLINE taskName: {node.name}")
+        evaluator = template.get("evaluatorType", "javascript")
+        if isinstance(evaluator, str) and "${" not in evaluator and evaluator not in EVALUATORS:
+            errs.append(
+                f"inputParameters.evaluatorType '{evaluator}' of taskType: INLINE taskName: {node.name} is not "
+                f"supported; use one of {', '.join(EVALUATORS)}"
+            )
+        return errs
+
+    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
+        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
+        task.inputData = ctx.input_for(node, task.taskId)
+        return [task]
+
+    def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
+        return self.evaluate(task, LOOP_SLICE_MS)
+
+    async def run(self, task: Task, services: Services) -> Outcome:
+        outcome: Outcome = await services.in_thread(self.evaluate, task, None)
+        return outcome
+
+    def evaluate(self, task: Task, slice_ms: int | None) -> Outcome:
+        """The outcome of the script; with ``slice_ms``, a run that needs longer asks for ``run()``."""
+        inp = task.inputData
+        evaluator = inp.get("evaluatorType", "javascript")
+        expression = inp.get("expression")
+        if not isinstance(evaluator, str) or not evaluator.strip():
+            return _error(
+                "Empty 'evaluatorType' in INLINE task's input parameters. A non-empty String value must be provided.",
+                terminal=True,
+            )
+        if evaluator not in EVALUATORS:
+            return _error(f"Unknown evaluator '{evaluator}' in INLINE task.", terminal=True)
+        if not isinstance(expression, str) or not expression.strip():
+            return _error(
+                "Empty 'expression' in Inline task's input parameters. A non-empty String value must be provided.",
+                terminal=True,
+            )
+        if evaluator == "value-param":
+            return Outcome(TaskStatus.COMPLETED, output={"result": inp.get(expression)})
+        try:
+            result = scripting.evaluate(expression, inp, timeout_ms=slice_ms)
+        except scripting.ScriptTimeout as exc:
+            if slice_ms is not None:
+                return Outcome(run_async=True)
+            return _error(str(exc), terminal=True)
+        except scripting.ScriptError as exc:
+            return _error(str(exc), terminal=True)
+        return Outcome(TaskStatus.COMPLETED, output={"result": result})
+
+
+def _error(message: str, *, terminal: bool) -> Outcome:
+    status = TaskStatus.FAILED_WITH_TERMINAL_ERROR if terminal else TaskStatus.FAILED
+    out: dict[str, Any] = {"error": message}
+    return Outcome(status, output=out, reason=message)
+
+
+TASK = Inline()
