@@ -210,7 +210,7 @@ class EventService:
 
     def recover(self) -> None:
         """Load the stored handlers (runs in the executor's reader thread at start)."""
-        for text in self._ex.committer.store.load_event_handlers():
+        for text in self._ex.store.load_event_handlers():
             try:
                 eh: EventHandler = EventHandler.parse(orjson.loads(text))
             except Exception:
@@ -316,7 +316,7 @@ class EventService:
         Called on the loop thread (from another thread the call is handed over to the loop). The
         payload is copied as JSON, so later changes to the caller's objects do not reach it.
         """
-        loop = self._ex._loop
+        loop = self._ex.loop
         if loop is None:
             log.error(
                 "event %s: message %s published before the executor started; dropped", queue, message_id
@@ -387,7 +387,7 @@ class EventService:
                 self._schedule(event, message_id, payload)
 
     def _schedule(self, event: str, message_id: str, payload: Any) -> None:
-        loop = self._ex._loop
+        loop = self._ex.loop
         assert loop is not None
         task = loop.create_task(self._handle(event, message_id, payload), name=f"event {event} {message_id}")
         self._inflight.add(task)
@@ -630,9 +630,9 @@ class EventService:
             return t.taskId, t.workflowInstanceId
         # not in memory: a task of a finished workflow (its update is then ignored), or none at all
         await self._ex.committer.barrier()
-        loop = self._ex._loop
+        loop = self._ex.loop
         assert loop is not None
-        text = await loop.run_in_executor(None, self._ex.committer.store.get_task, task_id)
+        text = await loop.run_in_executor(None, self._ex.store.get_task, task_id)
         if text is None:
             return None
         wf_id = orjson.loads(text).get("workflowInstanceId")
@@ -673,10 +673,10 @@ class EventService:
         """EventExecution JSON of the handler so named or for that event (newest ``limit``, oldest
         first), read from the store once everything recorded so far is committed."""
         await self._ex.committer.barrier()
-        loop = self._ex._loop
+        loop = self._ex.loop
         assert loop is not None
         rows = await loop.run_in_executor(
-            None, self._ex.committer.store.get_event_executions, name_or_event, limit
+            None, self._ex.store.get_event_executions, name_or_event, limit
         )
         out: list[dict[str, Any]] = []
         for r in rows:

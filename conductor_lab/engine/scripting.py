@@ -299,6 +299,20 @@ def _isolate() -> _Isolate:
     return isolate
 
 
+# V8's threads do not survive fork(): a child must neither use nor free its parent's isolate.
+_abandoned_after_fork: list[_Isolate] = []
+
+
+def _forget_isolate_after_fork() -> None:
+    isolate = _local.isolate
+    if isolate is not None:
+        _abandoned_after_fork.append(isolate)  # kept referenced so it is never closed
+        _local.isolate = None
+
+
+os.register_at_fork(after_in_child=_forget_isolate_after_fork)
+
+
 def _engine_message(raw: str) -> str:
     """mini-racer reports uncaught errors as ``<file>:<line>: <message>\\n<source>\\n^...``: keep the message."""
     first = raw.split("\n", 1)[0]

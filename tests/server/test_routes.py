@@ -104,7 +104,9 @@ def test_openapi_documents_parameters_bodies_and_content_types() -> None:
 def test_handlers_call_the_executor_with_the_right_sync_or_async_style() -> None:
     """Every ``self.executor.X(...)`` in handlers.py exists on Executor and is awaited iff async."""
     executor_module = pytest.importorskip("conductor_lab.engine.executor")
-    executor_cls = executor_module.Executor
+    store_module = pytest.importorskip("conductor_lab.engine.store.duckdb")
+    store = store_module.DuckDBStore(":memory:")
+    executor = executor_module.Executor(store)  # its API is wired up at construction
     tree = ast.parse(Path(handlers.__file__).read_text())
     awaited: set[int] = set()
     for node in ast.walk(tree):
@@ -122,13 +124,14 @@ def test_handlers_call_the_executor_with_the_right_sync_or_async_style() -> None
     assert len(calls) >= 30
     problems = []
     for name, is_awaited in sorted(calls.items()):
-        fn = getattr(executor_cls, name, None)
+        fn = getattr(executor, name, None)
         if fn is None:
             problems.append(f"Executor.{name} is missing")
         elif inspect.iscoroutinefunction(fn) != is_awaited:
             problems.append(
                 f"Executor.{name}: async={inspect.iscoroutinefunction(fn)}, handler awaits={is_awaited}"
             )
+    store.close()
     assert not problems, problems
 
 

@@ -46,14 +46,19 @@ class Event(TaskType):
 
     def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
         task = ctx.new_task(node, self.TYPE, TaskStatus.SCHEDULED, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
+        # as conductor-oss's EventTaskMapper: the (evaluated) sink and asyncComplete are task input
+        task.inputData = {
+            **ctx.input_for(node, task.taskId),
+            "sink": ctx.evaluate(node.sink, task.taskId),
+            "asyncComplete": node.asyncComplete,
+        }
         return [task]
 
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         if task.status != TaskStatus.SCHEDULED:
             return None
         wf = ctx.wf
-        sink = str(ctx.evaluate(task.node.sink or "", task.taskId))
+        sink = str(ctx.evaluate(task.inputData.get("sink") or task.node.sink or "", task.taskId))
         try:
             queue = queue_name(sink, wf.definition.name, task.referenceTaskName)
         except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
+from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType, iteration_ref
 
 
@@ -35,14 +36,18 @@ class ExclusiveJoin(TaskType):
         found: Task | None = None
         done = False
         failed = False
+        reason = ""
         for ref in join_on:
             t = ctx.task(ref)
             if t is None or t.status == TaskStatus.SKIPPED:
                 continue
             found, done = t, t.status.terminal
+            joined = [j for r in join_on if (j := ctx.task(r)) is not None]
             failed = not t.status.successful and (
-                not t.node.permissive or all((j := ctx.task(r)) is not None and j.status.terminal for r in join_on)
+                not t.node.permissive or (len(joined) == len(join_on) and all(j.status.terminal for j in joined))
             )
+            if failed:  # upstream: the reasons of every unsuccessful joined task
+                reason = " ".join(to_java_string(j.reasonForIncompletion) for j in joined if not j.status.successful)
             break
         if not done and not failed:
             defaults = _refs(task, "defaultExclusiveJoinTask")
@@ -53,11 +58,15 @@ class ExclusiveJoin(TaskType):
                         continue
                     found, done = t, t.status.terminal
                     failed = not t.status.successful
+                    if failed:
+                        reason = f"{to_java_string(t.reasonForIncompletion)} "
                     break
-            else:
+            elif found is None:
+                # no joined task ran and there is no default: complete with an empty output
+                # (conductor-oss leaves the join IN_PROGRESS for ever here)
                 done = True
         if failed and found is not None:
-            return Outcome(TaskStatus.FAILED, reason=f"{found.reasonForIncompletion} ")
+            return Outcome(TaskStatus.FAILED, reason=reason)
         if done:
             return Outcome(TaskStatus.COMPLETED, output=dict(found.outputData) if found is not None else {})
         return None

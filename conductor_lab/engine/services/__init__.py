@@ -1,0 +1,1 @@
+"""The engine's API, one service per resource (definitions, workflows, tasks)."""

@@ -1,0 +1,126 @@
+"""Definitions: task definitions and workflow definitions (conductor-oss ``MetadataService``).
+
+Validation (per task type through ``TaskType.validate``), the in-memory registry and its durable
+copy; every change is committed before the call returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conductor_lab.engine.commit import dumps
+from conductor_lab.engine.metadata import parse_task_def, parse_workflow_def
+from conductor_lab.engine.model import WorkflowDef, summary
+from conductor_lab.engine.runtime import Runtime
+from conductor_lab.errors import Conflict, MalformedBody, NotFound, validation_error
+
+
+class DefinitionService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def register_task_defs(self, defs: Any) -> None:
+        if not isinstance(defs, list):
+            raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
+        if not defs:
+            raise validation_error("registerTaskDef.taskDefinitions", "TaskDefList cannot be empty or null")
+        now = self.rt.clock()
+        parsed = [parse_task_def(d, f"registerTaskDef.taskDefinitions[{i}]") for i, d in enumerate(defs)]
+        for td in parsed:
+            td.createTime = now
+            td.updateTime = 0
+            self.rt.meta.put_task_def(td)
+            self.rt.committer.task_def(td.name, dumps(td.to_json()))
+        await self.rt.committer.barrier()
+
+    async def update_task_def(self, data: Any) -> None:
+        td = parse_task_def(data, "updateTaskDef.taskDefinition")
+        existing = self.rt.meta.get_task_def(td.name) if td.name in self.rt.meta.task_defs else None
+        if existing is None:
+            raise NotFound(f"No such taskType found by name: {td.name}")
+        td.createTime = existing.createTime
+        td.createdBy = existing.createdBy
+        td.updateTime = self.rt.clock()
+        self.rt.meta.put_task_def(td)
+        self.rt.committer.task_def(td.name, dumps(td.to_json()))
+        await self.rt.committer.barrier()
+
+    def get_task_def(self, name: str) -> dict[str, Any]:
+        return self.rt.meta.get_task_def(name).to_json()
+
+    def get_task_defs(self) -> list[dict[str, Any]]:
+        return [td.to_json() for _, td in sorted(self.rt.meta.task_defs.items())]
+
+    async def delete_task_def(self, name: str) -> None:
+        self.rt.meta.remove_task_def(name)
+        self.rt.committer.delete_task_def(name)
+        await self.rt.committer.barrier()
+
+    def validate_workflow_def(self, data: Any) -> None:
+        parse_workflow_def(data)
+
+    async def register_workflow_def(self, data: Any, *, overwrite: bool = False) -> None:
+        wd = parse_workflow_def(data, "registerWorkflowDef.workflowDef")
+        exists = wd.version in self.rt.meta.workflow_defs.get(wd.name, {})
+        if exists and not overwrite:
+            raise Conflict(f"Workflow with {wd.name}.{wd.version} already exists!")
+        now = self.rt.clock()
+        if exists:
+            wd.createTime = self.rt.meta.get_workflow_def(wd.name, wd.version).createTime
+            wd.updateTime = now
+        else:
+            wd.createTime = now
+        self._put_workflow_def(wd)
+        await self.rt.committer.barrier()
+
+    def _put_workflow_def(self, wd: WorkflowDef) -> None:
+        self.rt.meta.put_workflow_def(wd)
+        self.rt.committer.workflow_def(wd.name, wd.version, dumps(wd.to_json()))
+
+    async def update_workflow_defs(self, defs: Any) -> dict[str, Any]:
+        if not isinstance(defs, list):
+            raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
+        if not defs:
+            raise validation_error("updateWorkflowDef.workflowDefs", "WorkflowDef list name cannot be null or empty")
+        parsed = [parse_workflow_def(d, f"updateWorkflowDef.workflowDefs[{i}]") for i, d in enumerate(defs)]
+        now = self.rt.clock()
+        names: list[str] = []
+        for wd in parsed:
+            prev = self.rt.meta.workflow_defs.get(wd.name, {}).get(wd.version)
+            wd.createTime = prev.createTime if prev is not None else now
+            wd.updateTime = now
+            self._put_workflow_def(wd)
+            names.append(wd.name)
+        await self.rt.committer.barrier()
+        return {"bulkSuccessfulResults": names, "bulkErrorResults": {}}
+
+    def get_workflow_def(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return self.rt.meta.get_workflow_def(name, version).to_json()
+
+    def get_workflow_defs(self) -> list[dict[str, Any]]:
+        return [wd.to_json() for wd in self.rt.meta.all_workflow_defs()]
+
+    def get_workflow_names(self) -> list[str]:
+        return sorted(self.rt.meta.workflow_defs)
+
+    def get_workflow_names_and_versions(self) -> dict[str, list[dict[str, Any]]]:
+        return {
+            name: [summary(wd) for _, wd in sorted(versions.items())]
+            for name, versions in sorted(self.rt.meta.workflow_defs.items())
+        }
+
+    def get_workflow_versions(self, name: str) -> list[dict[str, Any]]:
+        versions = self.rt.meta.workflow_defs.get(name)
+        if not versions:
+            raise NotFound(f"No such workflow found by name: {name}")
+        return [summary(wd) for _, wd in sorted(versions.items())]
+
+    def get_latest_workflow_defs(self) -> list[dict[str, Any]]:
+        return [versions[max(versions)].to_json() for _, versions in sorted(self.rt.meta.workflow_defs.items())]
+
+    async def delete_workflow_def(self, name: str, version: int) -> None:
+        self.rt.meta.remove_workflow_def(name, version)
+        self.rt.committer.delete_workflow_def(name, version)
+        await self.rt.committer.barrier()
+
+    # ------------------------------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""Task operations (conductor-oss ``ExecutionService``): poll, update (by id, by reference,
+with the next task), logs, queue sizes and poll data. Updates are applied through the
+``WorkflowExecutor`` and committed before the call returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conductor_lab.engine.metadata import raise_if
+from conductor_lab.engine.model import (
+    RESULT_STATUS_NAMES,
+    Task,
+    TaskResult,
+    TaskStatus,
+    poll_data,
+    task_exec_log,
+)
+from conductor_lab.engine.runtime import Runtime
+from conductor_lab.engine.store.base import LogRow
+from conductor_lab.engine.tasks import type_of
+from conductor_lab.engine.tasks.base import MAX_REASON, base_ref
+from conductor_lab.engine.workflow_executor import WorkflowExecutor
+from conductor_lab.errors import ConductorLabError, MalformedBody
+
+MAX_LOGS_PER_RESULT = 10
+
+
+class TaskService:
+    def __init__(self, rt: Runtime, wx: WorkflowExecutor) -> None:
+        self.rt = rt
+        self.wx = wx
+
+    async def poll(
+        self,
+        task_type: str,
+        *,
+        worker_id: str | None = None,
+        domain: str | None = None,
+        count: int = 1,
+        timeout_ms: int = 100,
+    ) -> list[dict[str, Any]]:
+        count = max(1, count)
+        qname = f"{domain}:{task_type}" if domain else task_type
+        self.rt.record_poll(task_type, domain or "", worker_id)
+        if timeout_ms > 0:
+            ids = await self.rt.queue.poll(qname, count, timeout_ms)
+        else:
+            ids = self.rt.queue.pop(qname, count)
+        if not ids:
+            return []
+        # Wait for the commit that created these tasks, not for the IN_PROGRESS marks made here
+        # (docs/compat.md: a crash in between re-delivers, as when a worker dies).
+        barrier = self.rt.committer.barrier()
+        out = [self._deliver(tid, worker_id) for tid in ids]
+        self.wx.timers.rearm()
+        await barrier
+        return [t for t in out if t is not None]
+
+    def _deliver(self, task_id: str, worker_id: str | None) -> dict[str, Any] | None:
+        """Hand a popped task to a worker: IN_PROGRESS, pollCount+1 (the poll is the ack)."""
+        t = self.rt.tasks.get(task_id)
+        if t is None or t.status.terminal:
+            return None
+        wf = self.rt.workflows.get(t.workflowInstanceId)
+        if wf is None or wf.status.terminal:
+            return None
+        now = self.rt.clock()
+        old = t.status
+        t.status = TaskStatus.IN_PROGRESS
+        if not t.startTime:
+            t.startTime = now
+        t.pollCount += 1
+        t.workerId = worker_id
+        t.callbackAfterSeconds = 0
+        t.updateTime = now
+        self.rt.task_changed(t, old)
+        if t.responseTimeoutSeconds > 0:
+            self.rt.queue.lease(t.taskId, t.responseTimeoutSeconds * 1000)
+        td = t.node.taskDefinition
+        if td is not None and td.timeoutSeconds > 0 and t.pollCount == 1:  # the task clock starts now
+            self.wx.timers.arm(wf.workflowId, t.startTime + (t.startDelayInSeconds + td.timeoutSeconds) * 1000)
+        return t.to_json()
+
+    async def update_task(self, result: Any) -> str:
+        t = await self._update(result)
+        await self.rt.committer.barrier()
+        return t.taskId
+
+    async def update_task_v2(self, result: Any) -> dict[str, Any] | None:
+        t = await self._update(result)
+        nxt: dict[str, Any] | None = None
+        if t.status.terminal:
+            worker_id = result.get("workerId") if isinstance(result, dict) else None
+            for tid in self.rt.queue.pop(self.rt.queue_name(t), 1):
+                nxt = self._deliver(tid, worker_id)
+        self.wx.timers.rearm()
+        await self.rt.committer.barrier()
+        return nxt
+
+    async def update_task_by_ref(
+        self, workflow_id: str, ref: str, status: str, output: Any, *, worker_id: str | None = None
+    ) -> str | None:
+        if output is not None and not isinstance(output, dict):
+            raise MalformedBody("Cannot deserialize value of type `java.util.LinkedHashMap` from a non-object value")
+        if status not in RESULT_STATUS_NAMES:
+            raise MalformedBody(f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}")
+        wf = await self.rt.workflow(workflow_id)
+        target = None
+        for t in wf.tasks:
+            if not t.status.terminal and (t.referenceTaskName == ref or base_ref(t) == ref):
+                target = t
+                break
+        if target is None:
+            return None
+        merged = {**target.outputData, **(output or {})}
+        result = {
+            "workflowInstanceId": workflow_id,
+            "taskId": target.taskId,
+            "status": status,
+            "outputData": merged,
+            "workerId": worker_id,
+        }
+        t = await self._update(result)
+        await self.rt.committer.barrier()
+        return t.taskId
+
+    async def _update(self, data: Any) -> Task:
+        if not isinstance(data, dict):
+            raise MalformedBody("Cannot deserialize TaskResult from a non-object JSON value")
+        r: TaskResult = TaskResult.parse(data)
+        errs = []
+        if not r.workflowInstanceId:
+            errs.append({"path": "updateTask.taskResult.workflowInstanceId", "message": "Workflow Id cannot be null or empty"})
+        if not r.taskId:
+            errs.append({"path": "updateTask.taskResult.taskId", "message": "Task ID cannot be null or empty"})
+        raise_if(errs)
+        assert r.taskId is not None
+        t, wf = await self.rt.task(r.taskId)
+        now = self.rt.clock()
+        if r.extendLease:  # a heartbeat: only the response-timeout clock moves; nothing is re-queued
+            if not t.status.terminal:
+                t.updateTime = now
+                self.rt.queue.extend_lease(t.taskId, t.responseTimeoutSeconds * 1000)
+                self.rt.committer.task(t)
+            return t
+        if r.status is None:
+            raise ConductorLabError(f"Task status cannot be null for task {r.taskId}")
+        if t.status.terminal or wf.status.terminal:
+            self.rt.dequeue(t.taskId)
+            return t
+        self.rt.queue.release(t.taskId)
+        status = TaskStatus.of(r.status)
+        worker = type_of(t.node.type).kind == "worker"
+        old = t.status
+        if status == TaskStatus.IN_PROGRESS and worker:
+            status = TaskStatus.SCHEDULED
+        t.status = status
+        t.outputData = r.outputData if r.outputData is not None else {}
+        if r.reasonForIncompletion is not None:
+            t.reasonForIncompletion = r.reasonForIncompletion[:MAX_REASON]
+        if r.workerId:
+            t.workerId = r.workerId
+        t.callbackAfterSeconds = max(0, r.callbackAfterSeconds)
+        if r.subWorkflowId:
+            t.subWorkflowId = r.subWorkflowId
+        t.updateTime = now
+        if status.terminal:
+            t.endTime = now
+            self.rt.queue.remove(t.taskId)
+        elif status == TaskStatus.SCHEDULED:
+            self.rt.enqueue(wf, t, t.callbackAfterSeconds * 1000)
+        for entry in r.logs[:MAX_LOGS_PER_RESULT]:
+            if isinstance(entry, dict) and entry.get("log") is not None:
+                created = entry.get("createdTime")
+                self.rt.committer.log(LogRow(t.taskId, created if isinstance(created, int) else now, str(entry["log"])))
+        self.rt.task_changed(t, old)
+        self.wx.run(wf, [t])
+        self.wx.timers.rearm()
+        return t
+
+    async def get_task(self, task_id: str) -> dict[str, Any]:
+        t, _ = await self.rt.task(task_id)
+        return t.to_json()
+
+    async def add_task_log(self, task_id: str, line: str) -> None:
+        # conductor-oss stores the line without checking that the task exists
+        self.rt.committer.log(LogRow(task_id, self.rt.clock(), line))
+        await self.rt.committer.barrier()
+
+    async def get_task_logs(self, task_id: str) -> list[dict[str, Any]]:
+        await self.rt.committer.barrier()
+        rows = await self.rt.read(self.rt.store.get_task_logs, task_id)
+        return [task_exec_log(r.log, r.task_id, r.created_time) for r in rows]
+
+    def queue_size(
+        self,
+        task_type: str,
+        *,
+        domain: str | None = None,
+        isolation_group_id: str | None = None,
+        execution_namespace: str | None = None,
+    ) -> int:
+        name = f"{domain}:{task_type}" if domain else task_type
+        if execution_namespace:
+            name += f"@{execution_namespace}"
+        if isolation_group_id:
+            name += f"-{isolation_group_id}"
+        return self.rt.queue.size(name)
+
+    def queue_sizes(self, task_types: list[str]) -> dict[str, int]:
+        return {tt: self.rt.queue.size(tt) for tt in task_types}
+
+    def queue_all(self) -> dict[str, int]:
+        return self.rt.queue.sizes()
+
+    def poll_data(self, task_type: str) -> list[dict[str, Any]]:
+        return [
+            poll_data(q, d or None, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items()) if q == task_type
+        ]
+
+    def all_poll_data(self) -> list[dict[str, Any]]:
+        return [poll_data(q, d or None, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items())]
+
+    # ------------------------------------------------------------------------------------------
