@@ -73,7 +73,12 @@ class Decision:
 
     @property
     def changed(self) -> bool:
-        return bool(self.schedule or self.updates or self.remove or self.complete)
+        """Whether there is anything to apply (asking for async work counts: after a restart a
+        full pass re-starts an HTTP call without changing the task)."""
+        return bool(
+            self.schedule or self.updates or self.remove or self.complete or self.run_async or self.effects
+            or self.variables
+        )
 
     def touched(self) -> list[Task]:
         """Tasks this decision changes or creates: the ``changed`` hint of the next pass."""
