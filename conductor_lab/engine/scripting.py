@@ -29,7 +29,7 @@ Here a V8 isolate is expensive to create (milliseconds) but cheap to call, so:
   (``Array.prototype.x = ...``) changes them for later scripts on that thread. The prelude holds
   its own references to ``JSON``/``Object`` functions, so overriding those cannot break it.
 * Conversion is one step each way: bindings are serialised with ``orjson`` (``default=str``;
-  non-string keys allowed; ints beyond 64 bits fall back to the standard library) and passed as a
+  non-string keys allowed; ints beyond 64 bits become floats, as JS would read them) and passed as a
   JS string literal; the result is ``JSON.stringify``-ed inside V8 with a replacer and parsed with
   ``orjson``. JS exceptions are caught inside V8 as well, so an error costs no extra round trip.
 * Time limit: mini-racer's ``timeout_sec`` terminates the running script (V8
@@ -69,11 +69,13 @@ an LRU cache of 256 entries keyed by the query text; compile and runtime errors 
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import functools
-import json
 import logging
 import os
 import threading
+import weakref
 from typing import Any
 
 import jq
@@ -138,6 +140,7 @@ _PRELUDE = r"""
   var parse = JSON.parse, stringify = JSON.stringify, rawJSON = JSON.rawJSON;
   var keys = Object.keys, fromEntries = Object.fromEntries, arrayFrom = Array.from;
   var defineProperty = Object.defineProperty, StringCtor = String, BigIntCtor = BigInt;
+  var evalIntrinsic = eval;  // a call through a binding named `eval` holding %eval% is a direct eval
   var isFiniteNum = Number.isFinite, NumberCtor = Number, MapCtor = Map, SetCtor = Set, ErrorCtor = Error;
   var baseline = new SetCtor(keys(g));
   var LONG_MIN = -9223372036854775808, LONG_END = 9223372036854775808;  // [-2^63, 2^63)
@@ -204,6 +207,7 @@ _PRELUDE = r"""
   defineProperty(g, '__cl_eval', {
     enumerable: false, configurable: false, writable: false,
     value: function __cl_eval(__cl_src, __cl_json) {
+      var eval = evalIntrinsic;  // immune to `eval = ...` in an earlier script
       cleanGlobals();
       try {
         var $ = parse(__cl_json);
@@ -246,10 +250,18 @@ def _create_racer() -> MiniRacer:
 class _Isolate:
     """The calling thread's V8 isolate; replaced when it stops answering."""
 
-    __slots__ = ("racer",)
+    __slots__ = ("__weakref__", "pid", "racer")
 
     def __init__(self) -> None:
         self.racer = _create_racer()
+        self.pid = os.getpid()
+        _live_isolates.add(self)
+
+    def close(self) -> None:
+        try:
+            self.racer.close()
+        except Exception:  # noqa: BLE001 - best effort
+            log.debug("closing a JavaScript isolate failed", exc_info=True)
 
     def run(self, code: str, timeout_ms: int) -> str:
         try:
@@ -265,6 +277,9 @@ class _Isolate:
         except JSEvalException as exc:
             self._recover()
             raise ScriptError(_engine_message(str(exc))) from None
+        except Exception as exc:  # the isolate itself failed (closed, torn down, ...)
+            self._recover()
+            raise ScriptError(f"JavaScript engine failure: {exc!r}") from exc
         if not isinstance(out, str):  # the prelude always returns a string
             raise ScriptError(f"Unexpected result from the JavaScript engine: {type(out).__name__}")
         return out
@@ -277,12 +292,8 @@ class _Isolate:
         except Exception:  # noqa: BLE001 - any failure means "unusable"
             pass
         log.warning("JavaScript isolate unusable after a failure; replacing it")
-        old = self.racer
+        self.close()
         self.racer = _create_racer()
-        try:
-            old.close()
-        except Exception:  # noqa: BLE001 - best effort
-            log.debug("closing a broken JavaScript isolate failed", exc_info=True)
 
 
 class _ThreadIsolate(threading.local):
@@ -299,15 +310,27 @@ def _isolate() -> _Isolate:
     return isolate
 
 
-# V8's threads do not survive fork(): a child must neither use nor free its parent's isolate.
-_abandoned_after_fork: list[_Isolate] = []
+# Every isolate of this process, closed explicitly at exit: freeing one from ``MiniRacer.__del__``
+# during interpreter finalisation can block forever (mini-racer 0.14.1 waits for a V8-thread
+# callback that can no longer take the GIL; about one exit in five hung without this).
+_live_isolates: weakref.WeakSet[_Isolate] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_isolates_at_exit() -> None:
+    pid = os.getpid()
+    for isolate in list(_live_isolates):
+        if isolate.pid == pid:
+            isolate.close()
 
 
 def _forget_isolate_after_fork() -> None:
-    isolate = _local.isolate
-    if isolate is not None:
-        _abandoned_after_fork.append(isolate)  # kept referenced so it is never closed
-        _local.isolate = None
+    """V8's threads do not survive fork(): the child builds its own isolates and must never free the
+    parent's (freeing blocks forever), so each inherited ``MiniRacer`` gets one leaked reference."""
+    for isolate in list(_live_isolates):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(isolate.racer))
+    _live_isolates.clear()
+    _local.isolate = None
 
 
 os.register_at_fork(after_in_child=_forget_isolate_after_fork)
@@ -346,15 +369,31 @@ def _resolve_timeout_ms(timeout_ms: int | None) -> int:
     return DEFAULT_TIMEOUT_MS
 
 
-def _bindings_json(bindings: Any) -> str:
+def _to_json(value: Any) -> str:
+    """Compact JSON for ``value`` (``default=str``, non-string keys, NaN/Infinity -> null)."""
     try:
-        return orjson.dumps(bindings, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     except (orjson.JSONEncodeError, TypeError):
-        pass  # e.g. an int beyond 64 bits; the standard library handles it
+        pass  # an int beyond 64 bits (orjson refuses those) or a reference cycle
     try:
-        return json.dumps(bindings, default=str, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ScriptError(f"Cannot pass the script input to JavaScript: {exc}") from None
+        return orjson.dumps(_plain(value, 0), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError, RecursionError) as exc:
+        raise ScriptError(f"Cannot serialise the script input as JSON: {exc}") from None
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """Slow path of :func:`_to_json`: ints beyond 64 bits become floats (what JS makes of them)."""
+    if depth > 256:
+        raise RecursionError("input nested too deeply (or circular)")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    return value
 
 
 def evaluate(expression: str, bindings: Any, *, timeout_ms: int | None = None) -> Any:
@@ -371,7 +410,7 @@ def evaluate(expression: str, bindings: Any, *, timeout_ms: int | None = None) -
         raise TypeError(f"expression must be a string, not {type(expression).__name__}")
     limit = _resolve_timeout_ms(timeout_ms)
     code = b"".join(
-        (b"__cl_eval(", orjson.dumps(expression), b",", orjson.dumps(_bindings_json(bindings)), b")")
+        (b"__cl_eval(", orjson.dumps(expression), b",", orjson.dumps(_to_json(bindings)), b")")
     ).decode()
     out = _isolate().run(code, limit)
     if out.startswith("\x00"):
@@ -425,10 +464,7 @@ def jq_transform(query: str, data: Any) -> list[Any]:
     if not isinstance(query, str):
         raise TypeError(f"query must be a string, not {type(query).__name__}")
     program = _compile_jq(query)
-    try:
-        text = orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        text = json.dumps(data, default=str, ensure_ascii=False)
+    text = _to_json(data)
     try:
         results: list[Any] = program.input_text(text).all()
     except ValueError as exc:

@@ -259,7 +259,7 @@ class WorkflowExecutor:
                     job = self._jobs.pop(t.taskId, None)
                     if job is not None:
                         job.cancel()
-                    type_of(t.node.type).cancel(t, self)
+                    type_of(t.node.type).cancel(t, wf, self)
         failed = [t for t in wf.tasks if t.status in (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)]
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
         wf.failedTaskNames = sorted({t.taskDefName for t in failed}) or None

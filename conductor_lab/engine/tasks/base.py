@@ -223,8 +223,8 @@ class TaskType:
         """Work off the event loop for tasks whose outcome asked for it (``run_async``)."""
         raise NotImplementedError(f"{self.TYPE} has no asynchronous work")
 
-    def cancel(self, task: Task, services: Services) -> None:
-        """The task was cancelled (its workflow ended): undo what it started elsewhere."""
+    def cancel(self, task: Task, workflow: Workflow, services: Services) -> None:
+        """The task was cancelled because ``workflow`` ended: undo what it started elsewhere."""
 
 
 # --------------------------------------------------------------------------------------------

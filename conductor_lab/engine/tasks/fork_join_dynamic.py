@@ -67,6 +67,11 @@ class ForkJoinDynamic(TaskType):
                 )
             seen.add(ref)
             extra = inputs.get(ref)
+            if extra is not None and not isinstance(extra, dict):  # Java: ClassCastException
+                raise TerminateWorkflow(
+                    "Tasks could not be dynamically forked due to invalid input: the input of "
+                    f"{ref} is not a map: {to_java_string(extra)}"
+                )
             if extra:
                 branch.inputParameters = {**branch.inputParameters, **extra}
             if branch.taskDefinition is None:
@@ -94,7 +99,7 @@ class ForkJoinDynamic(TaskType):
 
     def branches(
         self, node: WorkflowTask, ctx: ScheduleContext, task_input: dict[str, Any]
-    ) -> tuple[list[WorkflowTask], dict[str, dict[str, Any]]]:
+    ) -> tuple[list[WorkflowTask], dict[str, Any]]:
         simple = self._simple(node, ctx, task_input)
         if simple is not None:
             return simple
@@ -118,7 +123,7 @@ class ForkJoinDynamic(TaskType):
                     "Input to the dynamically forked tasks is not a map -> expecting a map of K,V  but found "
                     f"{to_java_string(inputs)}"
                 )
-            return nodes, {str(k): v for k, v in inputs.items() if isinstance(v, dict)}
+            return nodes, {str(k): v for k, v in inputs.items()}
         legacy = getattr(node, "dynamicForkJoinTasksParam", None)
         value = task_input.get(legacy or "")
         dynamic = value.get("dynamicTasks") if isinstance(value, dict) else None
@@ -127,7 +132,7 @@ class ForkJoinDynamic(TaskType):
                 f"Input '{legacy}' is invalid. Cannot deserialize a list of Workflow Tasks from '{to_java_string(value)}'"
             )
         nodes = []
-        inputs_map: dict[str, dict[str, Any]] = {}
+        inputs_map: dict[str, Any] = {}
         for item in dynamic:
             if not isinstance(item, dict):
                 continue
@@ -146,7 +151,7 @@ class ForkJoinDynamic(TaskType):
 
     def _simple(
         self, node: WorkflowTask, ctx: ScheduleContext, task_input: dict[str, Any]
-    ) -> tuple[list[WorkflowTask], dict[str, dict[str, Any]]] | None:
+    ) -> tuple[list[WorkflowTask], dict[str, Any]] | None:
         items = task_input.get("forkTaskInputs")
         if not isinstance(items, list):
             return None
@@ -179,7 +184,8 @@ class ForkJoinDynamic(TaskType):
                 spec["subWorkflowParam"] = sub
             else:
                 spec.update(name=name, type=task_type)
-            spec["taskReferenceName"] = f"{prefix}{spec['name'] if sub_name else name}_{i}"
+            # conductor-oss: ``forkTaskName`` (default: this node's ref), for sub-workflow forks too
+            spec["taskReferenceName"] = f"{prefix}{name}_{i}"
             spec["inputParameters"] = {**inputs, "__index": i}
             spec.pop("taskDefinition", None)
             nodes.append(WorkflowTask.parse(spec))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
+from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, StartWorkflow, TaskType
 
 
@@ -26,14 +27,14 @@ class StartWorkflowTask(TaskType):
         if not name and not isinstance(req.get("workflowDef"), dict):
             return Outcome(
                 TaskStatus.FAILED,
-                reason="startWorkflow validation failed. name: Workflow name cannot be null or empty",
+                reason="startWorkflow validation failed. 'name' -> Workflow name cannot be null or empty. ",
             )
         version = req.get("version")
         if not isinstance(req.get("workflowDef"), dict):
             if ctx.workflow_def(str(name), version if isinstance(version, int) else None) is None:
                 return Outcome(
                     TaskStatus.FAILED,
-                    reason=f"Unable to start workflow: No such workflow defined. name={name}, version={version}",
+                    reason=f"No such workflow defined. name={name}, version={to_java_string(version)}",
                 )
         wf = ctx.wf
         request: dict[str, Any] = dict(req)

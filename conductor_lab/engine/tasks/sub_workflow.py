@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conductor_lab.engine.model import Task, TaskStatus, WorkflowStatus, WorkflowTask
+from conductor_lab.engine.model import Task, TaskStatus, Workflow, WorkflowStatus, WorkflowTask
 from conductor_lab.engine.tasks.base import (
     Outcome,
     ScheduleContext,
@@ -50,10 +50,15 @@ class SubWorkflow(TaskType):
 
     def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
         task = ctx.new_task(node, self.TYPE, TaskStatus.SCHEDULED, iteration)
-        p: dict[str, Any] = ctx.evaluate(node.subWorkflowParam or {}, task.taskId)
-        inline = p.get("workflowDefinition")
-        if isinstance(inline, str):  # a ${...} that did not resolve to a definition
-            inline = None
+        raw: dict[str, Any] = node.subWorkflowParam or {}
+        inline = raw.get("workflowDefinition")
+        if isinstance(inline, str):  # a ${...} expression naming a definition: resolve it
+            p: dict[str, Any] = ctx.evaluate(raw, task.taskId)
+            inline = p.get("workflowDefinition")
+            if isinstance(inline, str):  # it did not resolve to a definition
+                inline = None
+        else:  # an inline definition is taken as is: its own ${...} belong to the child
+            p = ctx.evaluate({k: v for k, v in raw.items() if k != "workflowDefinition"}, task.taskId)
         name = p.get("name") or (inline.get("name") if isinstance(inline, dict) else None)
         version = p.get("version")
         if version is not None:
@@ -61,14 +66,14 @@ class SubWorkflow(TaskType):
                 version = int(version)
             except (TypeError, ValueError):
                 version = None
-        if not isinstance(inline, dict):
-            wd = ctx.workflow_def(str(name), version)
+        if not isinstance(inline, dict) and version is None:
+            wd = ctx.workflow_def(str(name), None)
             if wd is None:
-                raise TerminateWorkflow(
-                    f"The Task {node.taskReferenceName} defined as a sub-workflow has no workflow definition available "
+                raise TerminateWorkflow(  # conductor-oss names the sub-workflow, not the task
+                    f"The Task {name} defined as a sub-workflow has no workflow definition available "
                 )
             version = wd.version
-        elif version is None:
+        elif isinstance(inline, dict) and version is None:
             version = inline.get("version") or 1
         task.inputData = {
             "subWorkflowName": name,
@@ -107,11 +112,14 @@ class SubWorkflow(TaskType):
             effects=[StartWorkflow(child_id, request, task)],
         )
 
-    def cancel(self, task: Task, services: Services) -> None:
+    def cancel(self, task: Task, workflow: Workflow, services: Services) -> None:
         if task.subWorkflowId:
-            services.terminate_child(
-                task.subWorkflowId, f"Parent workflow has been terminated with status {task.status.value}"
+            reason = (
+                f"Parent workflow has been terminated with reason: {workflow.reasonForIncompletion}"
+                if workflow.reasonForIncompletion
+                else f"Parent workflow has been terminated with status {workflow.status.value}"
             )
+            services.terminate_child(task.subWorkflowId, reason)
 
 
 def child_result(task: Task, status: WorkflowStatus, output: dict[str, Any], reason: str | None,

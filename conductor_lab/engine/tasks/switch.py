@@ -19,6 +19,29 @@ from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType, 
 EVALUATORS = ("value-param", "javascript", "graaljs")
 
 
+def syntax_error(script: str) -> str | None:
+    """V8's message when ``script`` does not parse, else None; the script is parsed, never run
+    (conductor-oss ``ScriptEvaluator.validateScriptSyntax``: registration must not evaluate, the
+    inputs still hold unresolved ``${...}`` placeholders)."""
+    try:
+        scripting.evaluate("new Function($.src), null", {"src": script}, timeout_ms=1000)
+    except scripting.ScriptError as exc:  # a timeout or an engine problem is no validation failure
+        message = str(exc)
+        if message.startswith("SyntaxError") and not isinstance(exc, scripting.ScriptTimeout):
+            return message
+    return None
+
+
+def script_errors(script: str | None, task_type: str, name: str) -> list[str]:
+    """``WorkflowTaskTypeConstraint.validateScriptExpression``'s message for a malformed script."""
+    if not script:
+        return []
+    problem = syntax_error(script)
+    if problem is None:
+        return []
+    return [f"Expression is not well formatted: {problem}, taskType: {task_type} taskName {name}"]
+
+
 class Switch(TaskType):
     TYPE = "SWITCH"
     built_in = True
@@ -36,6 +59,8 @@ class Switch(TaskType):
             errs.append(f"expression field is required for taskType: SWITCH taskName: {node.name}")
         if not node.decisionCases:
             errs.append(f"decisionCases should have atleast one task for taskType: SWITCH taskName: {node.name}")
+        if node.evaluatorType == "javascript":  # as conductor-oss: not for graaljs
+            errs.extend(script_errors(node.expression, self.TYPE, node.name))
         return errs
 
     def case_of(self, node: WorkflowTask, task_input: dict[str, Any]) -> str:
@@ -99,6 +124,7 @@ class Decision(Switch):
             )
         if not node.decisionCases:
             errs.append(f"decisionCases should have atleast one task for taskType: DECISION taskName: {node.name}")
+        errs.extend(script_errors(node.caseExpression, self.TYPE, node.name))
         return errs
 
     def case_of(self, node: WorkflowTask, task_input: dict[str, Any]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+import zoneinfo
 
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType
@@ -13,7 +15,8 @@ _DURATION = re.compile(
     r"(?:(?P<m>\d+)\s*(?:minutes|minute|mins|min|m))?\s*(?:(?P<s>\d+)\s*(?:seconds|second|secs|sec|s))?\s*$",
     re.IGNORECASE,
 )
-_UNTIL_FORMATS = ("%Y-%m-%d %H:%M %Z", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_UNTIL_FORMATS = ("%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UT"})
 
 
 class WaitInputError(ValueError):
@@ -30,10 +33,25 @@ def parse_duration(text: str) -> int:
 
 
 def parse_until(text: str) -> int:
-    """Epoch ms of ``yyyy-MM-dd HH:mm[ zone]`` or ``yyyy-MM-dd`` (the server's zone when none)."""
+    """Epoch ms of ``yyyy-MM-dd HH:mm[ zone]`` or ``yyyy-MM-dd`` (the server's zone when none).
+
+    The zone is an offset (``+0200``), ``UTC``/``GMT``, an IANA name (``Europe/Paris``, ``EST``) or
+    one of the server's own zone abbreviations (``time.tzname``)."""
+    stripped = text.strip()
+    head, _, zone = stripped.rpartition(" ")
+    if head.count(" ") == 1 and zone and not zone[0].isdigit():  # "yyyy-MM-dd HH:mm <zone name>"
+        tz = _zone(zone)
+        if tz is not None:
+            try:
+                local = dt.datetime.strptime(head, "%Y-%m-%d %H:%M")
+            except ValueError:
+                pass
+            else:
+                zoned = local.astimezone() if isinstance(tz, str) else local.replace(tzinfo=tz)
+                return int(zoned.timestamp() * 1000)
     for fmt in _UNTIL_FORMATS:
         try:
-            parsed = dt.datetime.strptime(text.strip(), fmt)
+            parsed = dt.datetime.strptime(stripped, fmt)
         except ValueError:
             continue
         if parsed.tzinfo is None:
@@ -42,15 +60,31 @@ def parse_until(text: str) -> int:
     raise WaitInputError(f"Invalid/Unsupported Wait Until format.  Provided: {text}")
 
 
+def _zone(name: str) -> dt.tzinfo | str | None:
+    """A zone name as a tzinfo, ``"local"`` for the server's own abbreviations, else None."""
+    if name.upper() in _UTC_NAMES:
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    return "local" if name in time.tzname else None
+
+
+def _given(value: object) -> bool:
+    """conductor-oss reads ``duration``/``until`` only when not blank (``StringUtils.isNotBlank``)."""
+    return value is not None and str(value).strip() != ""
+
+
 def deadline(task: Task) -> int | None:
     """When a timed wait ends (epoch ms); None waits for an update. Raises WaitInputError."""
     duration = task.inputData.get("duration")
     until = task.inputData.get("until")
-    if duration is not None and until is not None:
+    if _given(duration) and _given(until):
         raise WaitInputError("Both 'duration' and 'until' specified. Please provide only one input")
-    if duration is not None:
+    if _given(duration):
         return task.scheduledTime + parse_duration(str(duration)) * 1000
-    if until is not None:
+    if _given(until):
         return parse_until(str(until))
     return None
 
@@ -62,11 +96,11 @@ class Wait(TaskType):
     def validate(self, node: WorkflowTask) -> list[str]:
         ip = node.inputParameters
         duration, until = ip.get("duration"), ip.get("until")
-        if duration is not None and until is not None:
+        if _given(duration) and _given(until):
             return [f"Both 'duration' and 'until' specified. Please provide only one input for taskName: {node.name}"]
         for key, parse in (("duration", parse_duration), ("until", parse_until)):
             value = ip.get(key)
-            if isinstance(value, str) and "${" not in value:
+            if isinstance(value, str) and _given(value) and "${" not in value:
                 try:
                     parse(value)
                 except WaitInputError as exc:
