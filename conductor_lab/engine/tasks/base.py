@@ -398,6 +398,9 @@ class EvalDoc(Mapping[str, Any]):
         self._cache[key] = value
         return value
 
+    def seed(self, key: str, value: dict[str, Any]) -> None:
+        self._cache[key] = value
+
     def forget(self, key: str) -> None:
         self._cache.pop(key, None)
 
@@ -495,8 +498,12 @@ class ScheduleContext:
             self._doc = EvalDoc(self.wf, self.idx)
         return self._doc
 
+    def see(self, task: Task, **changes: Any) -> None:
+        """Let expressions see ``task`` with ``changes`` (e.g. a new output) before they are applied."""
+        self.doc.seed(task.referenceTaskName, {**task_doc(task), **changes})
+
     def forget(self, ref: str) -> None:
-        """Drop the cached expression view of one task (its record is being rewritten)."""
+        """Drop the cached expression view of one task (back to its record)."""
         if self._doc is not None:
             self._doc.forget(ref)
 

@@ -118,13 +118,10 @@ class DoWhile(TaskType):
             if iteration - 1 < len(items):
                 output["loopItem"] = items[iteration - 1]
         # the body's input expressions may read the loop's own output (iteration, loopItem)
-        saved = task.outputData
-        task.outputData = output
-        ctx.forget(task.referenceTaskName)
+        ctx.see(task, output=output, iteration=iteration)
         try:
             scheduled = ctx.schedule(task.node.loopOver[0], iteration)
         finally:
-            task.outputData = saved
             ctx.forget(task.referenceTaskName)
         return Outcome(output=output, iteration=iteration, schedule=scheduled)
 
