@@ -1,8 +1,8 @@
 """Many concurrently running workflows: start rate, memory per running workflow, restart time.
 
-    python bench/concurrent.py                      # 1,000,000 workflows (several minutes)
-    python bench/concurrent.py --quick              # 20,000 workflows
-    python bench/concurrent.py --workflows 200000 --no-fsync
+    python bench/parked.py                      # 1,000,000 workflows (several minutes)
+    python bench/parked.py --quick              # 20,000 workflows
+    python bench/parked.py --workflows 200000 --no-fsync
 
 One workflow definition with a single SIMPLE task that nobody polls, so every started workflow
 stays RUNNING with one SCHEDULED task in the queue. Steps:
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         if server.alive():
             server.stop(60)
     print("\n" + "=" * 100)
-    print(f"bench/concurrent.py: {args.workflows:,} workflows, 1 parked SIMPLE task each; server {mode}; "
+    print(f"bench/parked.py: {args.workflows:,} workflows, 1 parked SIMPLE task each; server {mode}; "
           f"{args.starters} starter processes x {args.threads} connections")  # fmt: skip
     print(machine_line())
     print(code_line())
