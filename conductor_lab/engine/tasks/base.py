@@ -351,12 +351,17 @@ class WorkflowIndex:
     def any_open(self, handled: set[str]) -> bool:
         """Whether any task still needs the decider, besides the ``handled`` ones (amortised:
         tasks found handled are dropped, so each is looked at once)."""
-        for tid, t in list(self.open.items()):
+        stale: list[str] = []
+        found = False
+        for tid, t in self.open.items():
             if t.executed or t.retried:
-                del self.open[tid]
+                stale.append(tid)
             elif tid not in handled:
-                return True
-        return False
+                found = True
+                break
+        for tid in stale:
+            del self.open[tid]
+        return found
 
 
 def index_of(wf: Workflow, reevaluates: Callable[[str], bool]) -> WorkflowIndex:
