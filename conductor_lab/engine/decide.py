@@ -492,5 +492,6 @@ def _skip_skipped(defn: WorkflowDef, node: WorkflowTask, idx: WorkflowIndex) -> 
 
 
 def _failure_reason(t: Task, wf_status: WorkflowStatus, reason: str | None) -> str:
-    return f"Task {t.taskId} failed with status: {wf_status.value} and reason: '{reason}'"
+    why = "null" if reason is None else reason  # Java's String.format of a null
+    return f"Task {t.taskId} failed with status: {wf_status.value} and reason: '{why}'"
 

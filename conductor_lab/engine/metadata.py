@@ -8,9 +8,11 @@ so a million executions of one blueprint hold one definition object.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -74,7 +76,9 @@ def task_def_errors(td: TaskDef, path: str) -> list[dict[str, Any]]:
     return errs
 
 
-def _node_errors(node: WorkflowTask, path: str, wd_name: str) -> list[dict[str, Any]]:
+def _node_errors(
+    node: WorkflowTask, path: str, wd_name: str, task_defs: Mapping[str, TaskDef] | None = None
+) -> list[dict[str, Any]]:
     errs: list[dict[str, Any]] = []
 
     def err(message: str) -> None:
@@ -93,12 +97,18 @@ def _node_errors(node: WorkflowTask, path: str, wd_name: str) -> list[dict[str, 
             f"system task types: {', '.join(t for t in supported_types() if t != 'SIMPLE')}, and worker tasks"
         )
         return errs
+    if node.taskDefinition is None and task_defs and node.name in task_defs:
+        # judged with the registered definition's inputTemplate, as conductor-oss does
+        node = copy.copy(node)
+        node.taskDefinition = task_defs[node.name]
     for message in type_of(node.type).validate(node):
         err(f"{message} (taskReferenceName: {ref})")
     return errs
 
 
-def workflow_def_errors(wd: WorkflowDef, path: str = "workflowDef") -> list[dict[str, Any]]:
+def workflow_def_errors(
+    wd: WorkflowDef, path: str = "workflowDef", task_defs: Mapping[str, TaskDef] | None = None
+) -> list[dict[str, Any]]:
     errs: list[dict[str, Any]] = []
     if not wd.name:
         errs.append({"path": f"{path}.name", "message": "WorkflowDef name cannot be null or empty"})
@@ -112,7 +122,7 @@ def workflow_def_errors(wd: WorkflowDef, path: str = "workflowDef") -> list[dict
     seen: set[str] = set()
     nodes = list(wd.all_tasks())
     for i, node in enumerate(nodes):
-        errs.extend(_node_errors(node, f"{path}.tasks[{i}]", wd.name))
+        errs.extend(_node_errors(node, f"{path}.tasks[{i}]", wd.name, task_defs))
         ref = node.taskReferenceName
         if ref:
             if ref in seen:
@@ -298,7 +308,10 @@ def parse_task_def(data: Any, path: str) -> TaskDef:
     return td
 
 
-def parse_workflow_def(data: Any, path: str = "workflowDef") -> WorkflowDef:
+def parse_workflow_def(
+    data: Any, path: str = "workflowDef", task_defs: Mapping[str, TaskDef] | None = None
+) -> WorkflowDef:
+    """Parse and validate; ``task_defs`` are the registered task definitions nodes may rely on."""
     wd: WorkflowDef = WorkflowDef.parse(data)
-    raise_if(workflow_def_errors(wd, path))
+    raise_if(workflow_def_errors(wd, path, task_defs))
     return wd

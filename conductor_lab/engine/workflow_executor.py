@@ -83,7 +83,9 @@ class WorkflowExecutor:
                 "startWorkflow.startWorkflowRequest.priority", "priority: must be between 0 and 99", r.priority
             )
         if r.workflowDef is not None:
-            wd = parse_workflow_def(r.workflowDef, "startWorkflow.startWorkflowRequest.workflowDef")
+            wd = parse_workflow_def(
+                r.workflowDef, "startWorkflow.startWorkflowRequest.workflowDef", rt.meta.task_defs
+            )
             registered = False
         else:
             if not r.name:

@@ -57,10 +57,10 @@ class DefinitionService:
         await self.rt.committer.barrier()
 
     def validate_workflow_def(self, data: Any) -> None:
-        parse_workflow_def(data)
+        parse_workflow_def(data, task_defs=self.rt.meta.task_defs)
 
     async def register_workflow_def(self, data: Any, *, overwrite: bool = False) -> None:
-        wd = parse_workflow_def(data, "registerWorkflowDef.workflowDef")
+        wd = parse_workflow_def(data, "registerWorkflowDef.workflowDef", self.rt.meta.task_defs)
         exists = wd.version in self.rt.meta.workflow_defs.get(wd.name, {})
         if exists and not overwrite:
             raise Conflict(f"Workflow with {wd.name}.{wd.version} already exists!")
@@ -82,7 +82,7 @@ class DefinitionService:
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
         if not defs:
             raise validation_error("updateWorkflowDef.workflowDefs", "WorkflowDef list name cannot be null or empty")
-        parsed = [parse_workflow_def(d, f"updateWorkflowDef.workflowDefs[{i}]") for i, d in enumerate(defs)]
+        parsed = [parse_workflow_def(d, f"updateWorkflowDef.workflowDefs[{i}]", self.rt.meta.task_defs) for i, d in enumerate(defs)]
         now = self.rt.clock()
         names: list[str] = []
         for wd in parsed:

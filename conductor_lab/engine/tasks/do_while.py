@@ -90,8 +90,9 @@ class DoWhile(TaskType):
         keep = node.inputParameters.get("keepLastN")
         if isinstance(keep, int) and not isinstance(keep, bool) and keep > 0 and iteration > keep:
             oldest_kept = iteration - keep + 1
-            for k in range(1, oldest_kept):
-                output.pop(str(k), None)
+            # the older keys went on earlier iterations: look at the keys present, not at 1..N
+            for key in [k for k in output if k.isdigit() and int(k) < oldest_kept]:
+                del output[key]
             remove = [t for t in ctx.wf.tasks if t is not task and 0 < t.iteration < oldest_kept and base_ref(t) in refs]
         try:
             again = self._condition(task, ctx, output)

@@ -12,27 +12,35 @@ from typing import Any
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType, iteration_ref
 
-_REFS: dict[str, tuple[int, frozenset[str]]] = {}  # task id -> (id of its joinOn list, the refs)
+#: task id -> (its joinOn list, the refs, the same as a set): one update of a wide fork must not
+#: rebuild the thousand refs; the list object itself is kept (not its id), so a replaced joinOn
+#: (a dynamic fork rewrites its JOIN's input) is never mistaken for the cached one
+_REFS: dict[str, tuple[list[Any], list[str], frozenset[str]]] = {}
 
 
 def join_refs(task: Task) -> list[str]:
-    """The reference names a JOIN waits for (with the loop suffix inside a DO_WHILE)."""
-    join_on = task.inputData.get("joinOn") or []
-    if task.iteration > 0:
-        return [iteration_ref(str(r), task.iteration) for r in join_on]
-    return [str(r) for r in join_on]
+    """The reference names a JOIN waits for (with the loop suffix inside a DO_WHILE); do not mutate."""
+    return _cached(task)[1]
 
 
 def _ref_set(task: Task) -> frozenset[str]:
+    return _cached(task)[2]
+
+
+def _cached(task: Task) -> tuple[list[Any], list[str], frozenset[str]]:
     join_on = task.inputData.get("joinOn") or []
     cached = _REFS.get(task.taskId)
-    if cached is not None and cached[0] == id(join_on):
-        return cached[1]
+    if cached is not None and cached[0] is join_on:
+        return cached
     if len(_REFS) > 4096:
         _REFS.clear()
-    refs = frozenset(join_refs(task))
-    _REFS[task.taskId] = (id(join_on), refs)
-    return refs
+    if task.iteration > 0:
+        refs = [iteration_ref(str(r), task.iteration) for r in join_on]
+    else:
+        refs = [str(r) for r in join_on]
+    entry = (join_on, refs, frozenset(refs))
+    _REFS[task.taskId] = entry
+    return entry
 
 
 class Join(TaskType):
