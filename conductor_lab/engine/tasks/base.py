@@ -194,14 +194,19 @@ class TaskType:
     #: ("next": the node after the container; "stop": nowhere, a JOIN waits; "self": back to
     #: the container, which re-evaluates)
     after_branch: ClassVar[Routing] = "next"
+    #: the status of the one task the default ``schedule`` creates
+    initial_status: ClassVar[TaskStatus] = TaskStatus.IN_PROGRESS
 
     def validate(self, node: WorkflowTask) -> list[str]:
         """Messages for a malformed definition node (registration answers 400 with them)."""
         return []
 
     def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        """The runtime tasks for one node (the mapper half)."""
-        raise NotImplementedError
+        """The runtime tasks for one node (the mapper half); by default one task of this type,
+        ``initial_status``, with the evaluated input."""
+        task = ctx.new_task(node, self.TYPE, self.initial_status, iteration)
+        task.inputData = ctx.input_for(node, task.taskId)
+        return [task]
 
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         """Advance a scheduled system task; ``None`` means nothing changed."""

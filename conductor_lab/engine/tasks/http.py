@@ -16,6 +16,7 @@ from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, Services, 
 class Http(TaskType):
     TYPE = "HTTP"
     kind = "async"
+    initial_status = TaskStatus.SCHEDULED
 
     def validate(self, node: WorkflowTask) -> list[str]:
         td = node.taskDefinition
@@ -24,11 +25,6 @@ class Http(TaskType):
         if problem is not None:
             return [f"inputParameters.{problem} (taskType: HTTP taskName: {node.name})"]
         return []
-
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.SCHEDULED, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
 
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         # (re)start the call: when scheduled, and after a restart found it unfinished

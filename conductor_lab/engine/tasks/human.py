@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
-from conductor_lab.engine.tasks.base import ScheduleContext, TaskType
+from conductor_lab.engine.tasks.base import TaskType
 
 
 class Human(TaskType):
     TYPE = "HUMAN"
-
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
 
 
 TASK = Human()

@@ -8,7 +8,7 @@ serving (scripts are pure functions of their input, so the re-run is safe).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from conductor_lab.engine import scripting
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
@@ -19,7 +19,40 @@ LOOP_SLICE_MS = 50
 EVALUATORS = ("javascript", "graaljs", "value-param")
 
 
-class Inline(TaskType):
+class ScriptTask(TaskType):
+    """A task whose outcome is a script's result: a slice on the loop, then a worker thread."""
+
+    #: the status a script error gives (INLINE: not retried; LAMBDA: retried)
+    error_status: ClassVar[TaskStatus] = TaskStatus.FAILED_WITH_TERMINAL_ERROR
+
+    def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
+        return self.evaluate(task, LOOP_SLICE_MS)
+
+    async def run(self, task: Task, services: Services) -> Outcome:
+        outcome: Outcome = await services.in_thread(self.evaluate, task, None)
+        return outcome
+
+    def evaluate(self, task: Task, slice_ms: int | None) -> Outcome:
+        """The outcome of the script; with ``slice_ms``, a run that needs longer asks for ``run()``."""
+        try:
+            result = self.script(task, slice_ms)
+        except scripting.ScriptTimeout as exc:
+            if slice_ms is not None:
+                return Outcome(run_async=True)
+            return self.error(str(exc))
+        except scripting.ScriptError as exc:
+            return self.error(str(exc))
+        return Outcome(TaskStatus.COMPLETED, output={"result": result})
+
+    def script(self, task: Task, timeout_ms: int | None) -> Any:
+        """Run the task's script (raises ``ScriptError``)."""
+        raise NotImplementedError
+
+    def error(self, message: str) -> Outcome:
+        return Outcome(self.error_status, output={"error": message}, reason=message)
+
+
+class Inline(ScriptTask):
     TYPE = "INLINE"
 
     def validate(self, node: WorkflowTask) -> list[str]:
@@ -38,52 +71,23 @@ class Inline(TaskType):
             )
         return errs
 
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
-
-    def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
-        return self.evaluate(task, LOOP_SLICE_MS)
-
-    async def run(self, task: Task, services: Services) -> Outcome:
-        outcome: Outcome = await services.in_thread(self.evaluate, task, None)
-        return outcome
-
-    def evaluate(self, task: Task, slice_ms: int | None) -> Outcome:
-        """The outcome of the script; with ``slice_ms``, a run that needs longer asks for ``run()``."""
+    def script(self, task: Task, timeout_ms: int | None) -> Any:
         inp = task.inputData
         evaluator = inp.get("evaluatorType", "javascript")
         expression = inp.get("expression")
         if not isinstance(evaluator, str) or not evaluator.strip():
-            return _error(
-                "Empty 'evaluatorType' in INLINE task's input parameters. A non-empty String value must be provided.",
-                terminal=True,
+            raise scripting.ScriptError(
+                "Empty 'evaluatorType' in INLINE task's input parameters. A non-empty String value must be provided."
             )
         if evaluator not in EVALUATORS:
-            return _error(f"Unknown evaluator '{evaluator}' in INLINE task.", terminal=True)
+            raise scripting.ScriptError(f"Unknown evaluator '{evaluator}' in INLINE task.")
         if not isinstance(expression, str) or not expression.strip():
-            return _error(
-                "Empty 'expression' in Inline task's input parameters. A non-empty String value must be provided.",
-                terminal=True,
+            raise scripting.ScriptError(
+                "Empty 'expression' in Inline task's input parameters. A non-empty String value must be provided."
             )
         if evaluator == "value-param":
-            return Outcome(TaskStatus.COMPLETED, output={"result": inp.get(expression)})
-        try:
-            result = scripting.evaluate(expression, inp, timeout_ms=slice_ms)
-        except scripting.ScriptTimeout as exc:
-            if slice_ms is not None:
-                return Outcome(run_async=True)
-            return _error(str(exc), terminal=True)
-        except scripting.ScriptError as exc:
-            return _error(str(exc), terminal=True)
-        return Outcome(TaskStatus.COMPLETED, output={"result": result})
-
-
-def _error(message: str, *, terminal: bool) -> Outcome:
-    status = TaskStatus.FAILED_WITH_TERMINAL_ERROR if terminal else TaskStatus.FAILED
-    out: dict[str, Any] = {"error": message}
-    return Outcome(status, output=out, reason=message)
+            return inp.get(expression)
+        return scripting.evaluate(expression, inp, timeout_ms=timeout_ms)
 
 
 TASK = Inline()

@@ -24,11 +24,6 @@ class JsonJqTransform(TaskType):
             return [f"queryExpression field is required for taskType: JSON_JQ_TRANSFORM taskName: {node.name}"]
         return []
 
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
-
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         query = task.inputData.get("queryExpression")
         if not isinstance(query, str) or not query.strip():

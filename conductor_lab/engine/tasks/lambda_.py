@@ -6,14 +6,16 @@ the task retriably (FAILED), as conductor-oss.
 
 from __future__ import annotations
 
+from typing import Any
+
 from conductor_lab.engine import scripting
 from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
-from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, Services, TaskType
-from conductor_lab.engine.tasks.inline import LOOP_SLICE_MS
+from conductor_lab.engine.tasks.inline import ScriptTask
 
 
-class Lambda(TaskType):
+class Lambda(ScriptTask):
     TYPE = "LAMBDA"
+    error_status = TaskStatus.FAILED
 
     def validate(self, node: WorkflowTask) -> list[str]:
         script = node.inputParameters.get("scriptExpression") or getattr(node, "scriptExpression", None)
@@ -21,35 +23,11 @@ class Lambda(TaskType):
             return [f"inputParameters.scriptExpression field is required for taskType: LAMBDA taskName: {node.name}"]
         return []
 
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
-
-    def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
-        return self.evaluate(task, LOOP_SLICE_MS)
-
-    async def run(self, task: Task, services: Services) -> Outcome:
-        outcome: Outcome = await services.in_thread(self.evaluate, task, None)
-        return outcome
-
-    def evaluate(self, task: Task, slice_ms: int | None) -> Outcome:
+    def script(self, task: Task, timeout_ms: int | None) -> Any:
         script = task.inputData.get("scriptExpression") or getattr(task.node, "scriptExpression", None)
         if not isinstance(script, str) or not script.strip():
-            return _failed("Empty 'scriptExpression' in Lambda task's input parameters")
-        try:
-            result = scripting.evaluate_function_body(script, task.inputData, timeout_ms=slice_ms)
-        except scripting.ScriptTimeout as exc:
-            if slice_ms is not None:
-                return Outcome(run_async=True)
-            return _failed(str(exc))
-        except scripting.ScriptError as exc:
-            return _failed(str(exc))
-        return Outcome(TaskStatus.COMPLETED, output={"result": result})
-
-
-def _failed(message: str) -> Outcome:
-    return Outcome(TaskStatus.FAILED, output={"error": message}, reason=message)
+            raise scripting.ScriptError("Empty 'scriptExpression' in Lambda task's input parameters")
+        return scripting.evaluate_function_body(script, task.inputData, timeout_ms=timeout_ms)
 
 
 TASK = Lambda()

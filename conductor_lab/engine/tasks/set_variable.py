@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
+from conductor_lab.engine.model import Task, TaskStatus
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, TaskType
 
 #: conductor-oss ``maxWorkflowVariablesPayloadSizeThreshold`` (256 KB).
@@ -13,11 +13,6 @@ MAX_VARIABLES_BYTES = 256 * 1024
 
 class SetVariable(TaskType):
     TYPE = "SET_VARIABLE"
-
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
 
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         merged = {**ctx.variables_now(), **task.inputData}

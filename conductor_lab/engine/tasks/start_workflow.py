@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from conductor_lab.engine.model import Task, TaskStatus, WorkflowTask
+from conductor_lab.engine.model import Task, TaskStatus
 from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.tasks.base import Outcome, ScheduleContext, StartWorkflow, TaskType
 
 
 class StartWorkflowTask(TaskType):
     TYPE = "START_WORKFLOW"
-
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.SCHEDULED, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
+    initial_status = TaskStatus.SCHEDULED
 
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         if task.status != TaskStatus.SCHEDULED:

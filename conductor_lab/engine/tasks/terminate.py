@@ -25,11 +25,6 @@ class Terminate(TaskType):
             errs.append(f"terminate task cannot be optional, taskName: {node.name}")
         return errs
 
-    def schedule(self, node: WorkflowTask, ctx: ScheduleContext, iteration: int) -> list[Task]:
-        task = ctx.new_task(node, self.TYPE, TaskStatus.IN_PROGRESS, iteration)
-        task.inputData = ctx.input_for(node, task.taskId)
-        return [task]
-
     def execute(self, task: Task, ctx: ScheduleContext) -> Outcome | None:
         if task.inputData.get("terminationStatus") not in STATUSES:
             return Outcome(TaskStatus.FAILED, reason="given termination status is not valid")
