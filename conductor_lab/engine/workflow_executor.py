@@ -27,6 +27,7 @@ from conductor_lab.engine.model import (
     Workflow,
     WorkflowStatus,
 )
+from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.tasks import type_of
 from conductor_lab.engine.tasks.base import Outcome, Publish, StartWorkflow
@@ -95,7 +96,9 @@ class WorkflowExecutor:
             try:
                 wd = rt.meta.get_workflow_def(r.name, r.version)
             except NotFound:
-                raise NotFound(f"No such workflow defined. name={r.name}, version={r.version}") from None
+                raise NotFound(
+                    f"No such workflow defined. name={r.name}, version={to_java_string(r.version)}"
+                ) from None
             registered = True
         sid, snap, new_text = rt.meta.snapshot_for(wd, registered=registered)
         if new_text is not None:
