@@ -50,6 +50,7 @@ from _common import code_line, load_line, machine_line, percentile, print_table,
 
 from conductor_lab.engine import scripting  # noqa: E402
 from conductor_lab.engine.executor import Executor  # noqa: E402
+from conductor_lab.engine.model import Task  # noqa: E402
 from conductor_lab.engine.store.base import TransitionRow  # noqa: E402
 from conductor_lab.engine.store.duckdb import DuckDBStore  # noqa: E402
 
@@ -192,11 +193,11 @@ async def status_of(ex: Executor, wid: str) -> str:
     wf = ex.workflows.get(wid)
     if wf is not None:
         return wf.status.value
-    return str((await ex.get_workflow_status(wid))["status"])
+    return (await ex.get_workflow(wid)).status.value
 
 
-def result(task: dict[str, Any], output: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"workflowInstanceId": task["workflowInstanceId"], "taskId": task["taskId"], "status": "COMPLETED",
+def result(task: Task, output: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"workflowInstanceId": task.workflowInstanceId, "taskId": task.taskId, "status": "COMPLETED",
             "workerId": "bench", "outputData": output if output is not None else {"ok": True}}
 
 
@@ -278,7 +279,7 @@ async def phase_sys(
     statuses = {await status_of(ex, wid) for wid in ids}
     assert statuses == {"COMPLETED"}, statuses
     wf = ex.workflows.get(ids[-1])
-    tasks_per_wf = len(wf.tasks) if wf is not None else len((await ex.get_workflow(ids[-1]))["tasks"])
+    tasks_per_wf = len(wf.tasks) if wf is not None else len((await ex.get_workflow(ids[-1])).tasks)
     return SysFigures(n, tasks_per_wf, seconds, counter.tasks, lat, cpu, ex.committer.commits - commits0, alone)
 
 
@@ -343,9 +344,9 @@ async def run_fork(ex: Executor, width: int, workers: int) -> tuple[float, float
     wall = time.perf_counter() - t0
     assert await status_of(ex, wid) == "COMPLETED"
     wf = await ex.get_workflow(wid)
-    join = [t for t in wf["tasks"] if t["referenceTaskName"] == "join"][0]
-    assert len(join["outputData"]) == width, len(join["outputData"])
-    return wall, started, len(wf["tasks"])
+    join = [t for t in wf.tasks if t.referenceTaskName == "join"][0]
+    assert len(join.outputData) == width, len(join.outputData)
+    return wall, started, len(wf.tasks)
 
 
 async def run_loop(ex: Executor, iterations: int, keep_last_n: int | None = None) -> tuple[float, list[float]]:
@@ -358,7 +359,7 @@ async def run_loop(ex: Executor, iterations: int, keep_last_n: int | None = None
     for _ in range(iterations):
         got = await ex.poll(BODY, worker_id="bench", count=1, timeout_ms=5000)
         assert got, "no loop task delivered"
-        await ex.update_task(result(got[0], {"i": got[0]["inputData"]["i"]}))
+        await ex.update_task(result(got[0], {"i": got[0].inputData["i"]}))
         now = time.perf_counter()
         per.append(now - last)
         last = now

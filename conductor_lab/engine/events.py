@@ -46,7 +46,7 @@ import orjson
 from conductor_lab.engine import params
 from conductor_lab.engine.commit import dumps
 from conductor_lab.engine.metadata import raise_if
-from conductor_lab.engine.model import EventAction, EventHandler, TaskDetails, TaskStatus
+from conductor_lab.engine.model import EventAction, EventHandler, TaskDetails
 from conductor_lab.engine.store.base import EventExecutionRow, EventHandlerRow
 from conductor_lab.errors import ConductorLabError, Conflict, MalformedBody, NotFound
 
@@ -642,24 +642,10 @@ class EventService:
         """The task ``ref`` names in the workflow: the open one of the highest iteration (DO_WHILE
         tasks match by their reference name without the ``__N`` suffix); if none is open, the
         latest one (whose update is then ignored, as upstream's)."""
-        wf = self._ex.workflows.get(workflow_id)
-        if wf is not None:
-            candidates = [
-                _Candidate(t.taskId, t.referenceTaskName, t.iteration, t.seq, t.status.terminal)
-                for t in wf.tasks
-            ]
-        else:
-            data = await self._ex.get_workflow(workflow_id)  # NotFound: "No such workflow found by id"
-            candidates = [
-                _Candidate(
-                    t["taskId"],
-                    t.get("referenceTaskName") or "",
-                    int(t.get("iteration") or 0),
-                    int(t.get("seq") or 0),
-                    TaskStatus.of(t["status"]).terminal,
-                )
-                for t in data.get("tasks") or ()
-            ]
+        wf = await self._ex.get_workflow(workflow_id)  # NotFound: "No such workflow found by id"
+        candidates = [
+            _Candidate(t.taskId, t.referenceTaskName, t.iteration, t.seq, t.status.terminal) for t in wf.tasks
+        ]
         matching = [c for c in candidates if c.ref == ref or _LOOP_SUFFIX.sub("", c.ref) == ref]
         if not matching:
             return None

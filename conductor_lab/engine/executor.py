@@ -85,7 +85,7 @@ class Executor:
         self.start_workflow = w.start_workflow
         self.start_workflow_by_name = w.start_workflow_by_name
         self.get_workflow = w.get_workflow
-        self.get_workflow_status = w.get_workflow_status
+        self.definition_json = w.definition_json
         self.get_workflow_tasks = w.get_workflow_tasks
         self.get_correlated = w.get_correlated
         self.get_correlated_batch = w.get_correlated_batch

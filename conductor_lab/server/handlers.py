@@ -7,8 +7,11 @@ the ones conductor-oss makes while binding a request (types, ranges of query par
 
 from __future__ import annotations
 
-from conductor_lab.engine.model import RESULT_STATUS_NAMES
+from typing import Any
+
+from conductor_lab.engine.model import RESULT_STATUS_NAMES, Workflow
 from conductor_lab.errors import InvalidInput, MalformedBody, NotFound, validation_error
+from conductor_lab.server import shapes
 from conductor_lab.server.base import (
     NO_CONTENT,
     BaseHandler,
@@ -36,7 +39,7 @@ class TaskDefsHandler(BaseHandler):
 
     @api("All task definitions", returns=[ok_json("TaskDef[]")])
     def get(self) -> None:
-        self.reply_json(self.executor.get_task_defs())
+        self.reply_json([td.to_json() for td in self.executor.get_task_defs()])
 
     @api("Create or overwrite task definitions", body=Body("array", "TaskDef"))
     async def post(self) -> None:
@@ -54,7 +57,7 @@ class TaskDefHandler(BaseHandler):
 
     @api("One task definition", returns=[ok_json("TaskDef")])
     def get(self, tasktype: str) -> None:
-        self.reply_json(self.executor.get_task_def(tasktype))
+        self.reply_json(self.executor.get_task_def(tasktype).to_json())
 
     @api("Delete a task definition")
     async def delete(self, tasktype: str) -> None:
@@ -67,7 +70,7 @@ class WorkflowDefsHandler(BaseHandler):
 
     @api("All versions of all workflow definitions", returns=[ok_json("WorkflowDef[]")])
     def get(self) -> None:
-        self.reply_json(self.executor.get_workflow_defs())
+        self.reply_json([wd.to_json() for wd in self.executor.get_workflow_defs()])
 
     @api(
         "Create a workflow definition (409 when name+version exists, unless overwrite)",
@@ -84,7 +87,7 @@ class WorkflowDefsHandler(BaseHandler):
         returns=[ok_json("BulkResponse")],
     )
     async def put(self) -> None:
-        self.reply_json(await self.executor.update_workflow_defs(self.body()))
+        self.reply_json(shapes.bulk_response(await self.executor.update_workflow_defs(self.body())))
 
 
 class ValidateWorkflowDefHandler(BaseHandler):
@@ -109,7 +112,8 @@ class WorkflowNamesAndVersionsHandler(BaseHandler):
 
     @api("Workflow definition summaries by name", returns=[ok_json("map<string, WorkflowDefSummary[]>")])
     def get(self) -> None:
-        self.reply_json(self.executor.get_workflow_names_and_versions())
+        found = self.executor.get_workflow_names_and_versions()
+        self.reply_json({name: shapes.definition_summaries(defs) for name, defs in found.items()})
 
 
 class LatestWorkflowDefsHandler(BaseHandler):
@@ -117,7 +121,7 @@ class LatestWorkflowDefsHandler(BaseHandler):
 
     @api("Latest version of each workflow definition", returns=[ok_json("WorkflowDef[]")])
     def get(self) -> None:
-        self.reply_json(self.executor.get_latest_workflow_defs())
+        self.reply_json([wd.to_json() for wd in self.executor.get_latest_workflow_defs()])
 
 
 class WorkflowDefVersionsHandler(BaseHandler):
@@ -125,7 +129,7 @@ class WorkflowDefVersionsHandler(BaseHandler):
 
     @api("Versions of one workflow definition", returns=[ok_json("WorkflowDefSummary[]")])
     def get(self, name: str) -> None:
-        self.reply_json(self.executor.get_workflow_versions(name))
+        self.reply_json(shapes.definition_summaries(self.executor.get_workflow_versions(name)))
 
 
 class WorkflowDefHandler(BaseHandler):
@@ -137,7 +141,7 @@ class WorkflowDefHandler(BaseHandler):
         returns=[ok_json("WorkflowDef")],
     )
     def get(self, name: str) -> None:
-        self.reply_json(self.executor.get_workflow_def(name, self.q["version"]))
+        self.reply_json(self.executor.get_workflow_def(name, self.q["version"]).to_json())
 
 
 class WorkflowDefVersionHandler(BaseHandler):
@@ -208,7 +212,10 @@ class WorkflowHandler(BaseHandler):
         returns=[ok_json("Workflow")],
     )
     async def get(self, workflow_id: str) -> None:
-        self.reply_json(await self.executor.get_workflow(workflow_id, include_tasks=self.q["includeTasks"]))
+        wf = await self.executor.get_workflow(workflow_id)
+        self.reply_json(
+            shapes.workflow(wf, self.executor.definition_json(wf), include_tasks=self.q["includeTasks"])
+        )
 
     @api("Terminate a workflow", query=[Param("reason", doc="reason for termination")])
     async def delete(self, workflow_id: str) -> None:
@@ -225,10 +232,12 @@ class WorkflowStatusHandler(BaseHandler):
         returns=[ok_json("WorkflowStatus")],
     )
     async def get(self, workflow_id: str) -> None:
-        status = await self.executor.get_workflow_status(
-            workflow_id, include_output=self.q["includeOutput"], include_variables=self.q["includeVariables"]
+        wf = await self.executor.get_workflow(workflow_id)
+        self.reply_json(
+            shapes.workflow_status(
+                wf, include_output=self.q["includeOutput"], include_variables=self.q["includeVariables"]
+            )
         )
-        self.reply_json(status)
 
 
 class WorkflowTasksHandler(BaseHandler):
@@ -244,13 +253,13 @@ class WorkflowTasksHandler(BaseHandler):
         returns=[ok_json("SearchResult<Task>")],
     )
     async def get(self, workflow_id: str) -> None:
-        page = await self.executor.get_workflow_tasks(
+        total, page = await self.executor.get_workflow_tasks(
             workflow_id,
             start=self.q["start"],
             count=self.q["count"],
             statuses=[s.upper() for s in self.q["status"]],
         )
-        self.reply_json(page)
+        self.reply_json(shapes.search_result(total, shapes.tasks(page)))
 
 
 class RemoveWorkflowHandler(BaseHandler):
@@ -274,6 +283,10 @@ class DecideHandler(BaseHandler):
         self.reply_empty()
 
 
+def _workflows(executor: Any, found: list[Workflow], include_tasks: bool) -> list[dict[str, Any]]:
+    return [shapes.workflow(wf, executor.definition_json(wf), include_tasks=include_tasks) for wf in found]
+
+
 class CorrelatedHandler(BaseHandler):
     tag = "workflow"
 
@@ -283,10 +296,8 @@ class CorrelatedHandler(BaseHandler):
         returns=[ok_json("Workflow[]")],
     )
     async def get(self, name: str, correlation_id: str) -> None:
-        found = await self.executor.get_correlated(
-            name, correlation_id, include_closed=self.q["includeClosed"], include_tasks=self.q["includeTasks"]
-        )
-        self.reply_json(found)
+        found = await self.executor.get_correlated(name, correlation_id, include_closed=self.q["includeClosed"])
+        self.reply_json(_workflows(self.executor, found, self.q["includeTasks"]))
 
 
 class CorrelatedBatchHandler(BaseHandler):
@@ -304,10 +315,8 @@ class CorrelatedBatchHandler(BaseHandler):
             raise MalformedBody(
                 "JSON parse error: Cannot deserialize value of type `List<String>` from non-string items"
             )
-        found = await self.executor.get_correlated_batch(
-            name, ids, include_closed=self.q["includeClosed"], include_tasks=self.q["includeTasks"]
-        )
-        self.reply_json(found)
+        found = await self.executor.get_correlated_batch(name, ids, include_closed=self.q["includeClosed"])
+        self.reply_json({cid: _workflows(self.executor, wfs, self.q["includeTasks"]) for cid, wfs in found.items()})
 
 
 class RunningWorkflowsHandler(BaseHandler):
@@ -383,7 +392,7 @@ class BatchPollHandler(BaseHandler):
             count=self.q["count"],
             timeout_ms=self.q["timeout"],
         )
-        self.reply_json(tasks)
+        self.reply_json(shapes.tasks(tasks))
 
 
 class PollHandler(BaseHandler):
@@ -399,7 +408,7 @@ class PollHandler(BaseHandler):
             tasktype, worker_id=self.q["workerid"], domain=self.q["domain"], count=1, timeout_ms=100
         )
         if tasks:
-            self.reply_json(tasks[0])
+            self.reply_json(shapes.task(tasks[0]))
         else:
             self.reply_no_content()
 
@@ -429,7 +438,7 @@ class UpdateTaskV2Handler(BaseHandler):
                 raise MalformedBody(f"Validation failed for argument [0]: {what} cannot be null or empty")
         task = await self.executor.update_task_v2(result)
         if task:
-            self.reply_json(task)
+            self.reply_json(shapes.task(task))
         else:
             self.reply_no_content()
 
@@ -463,7 +472,7 @@ class TaskHandler(BaseHandler):
 
     @api("One task", returns=[ok_json("Task")])
     async def get(self, task_id: str) -> None:
-        self.reply_json(await self.executor.get_task(task_id))
+        self.reply_json(shapes.task(await self.executor.get_task(task_id)))
 
 
 class TaskLogHandler(BaseHandler):
@@ -478,7 +487,7 @@ class TaskLogHandler(BaseHandler):
     async def get(self, task_id: str) -> None:
         logs = await self.executor.get_task_logs(task_id)
         if logs:
-            self.reply_json(logs)
+            self.reply_json(shapes.task_logs(logs))
         else:
             self.reply_no_content()
 
@@ -535,7 +544,7 @@ class PollDataHandler(BaseHandler):
         returns=[ok_json("PollData[]")],
     )
     def get(self) -> None:
-        self.reply_json(self.executor.poll_data(self.q["taskType"]))
+        self.reply_json(shapes.poll_data_list(self.executor.poll_data(self.q["taskType"])))
 
 
 class AllPollDataHandler(BaseHandler):
@@ -543,7 +552,7 @@ class AllPollDataHandler(BaseHandler):
 
     @api("Last poll of every queue", returns=[ok_json("PollData[]")])
     def get(self) -> None:
-        self.reply_json(self.executor.all_poll_data())
+        self.reply_json(shapes.poll_data_list(self.executor.all_poll_data()))
 
 
 # ------------------------------------------------------------------------------------------------

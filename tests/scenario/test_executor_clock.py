@@ -46,7 +46,16 @@ def run(tmp_path: Path, story: Callable[[Executor, Clock], Awaitable[None]]) -> 
 
 async def poll_one(ex: Executor, task_type: str) -> dict[str, Any] | None:
     got = await ex.poll(task_type, worker_id="w", count=1, timeout_ms=0)
-    return got[0] if got else None
+    return got[0].to_json() if got else None
+
+
+async def workflow_json(ex: Executor, workflow_id: str) -> dict[str, Any]:
+    """The workflow as a client sees it (Conductor's JSON)."""
+    return (await ex.get_workflow(workflow_id)).to_json()
+
+
+async def task_json(ex: Executor, task_id: str) -> dict[str, Any]:
+    return (await ex.get_task(task_id)).to_json()
 
 
 def result(t: dict[str, Any], status: str, **kw: Any) -> dict[str, Any]:
@@ -74,7 +83,7 @@ def test_retry_waits_for_its_delay(tmp_path: Path) -> None:
         retry = await poll_one(ex, "job")
         assert retry is not None and retry["retryCount"] == 1 and retry["retriedTaskId"] == t["taskId"]
         await ex.update_task(result(retry, "COMPLETED", outputData={"ok": 1}))
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["status"] == "COMPLETED" and wf["output"] == {"ok": 1}
         assert [x["status"] for x in wf["tasks"]] == ["FAILED", "COMPLETED"]
         assert wf["tasks"][0]["retried"] is True
@@ -89,7 +98,7 @@ def test_in_progress_callback_redelivers_same_task(tmp_path: Path) -> None:
         t = await poll_one(ex, "job")
         assert t is not None
         await ex.update_task(result(t, "IN_PROGRESS", callbackAfterSeconds=10, outputData={"progress": 50}))
-        got = await ex.get_task(t["taskId"])
+        got = await task_json(ex, t["taskId"])
         assert got["status"] == "SCHEDULED" and got["callbackAfterSeconds"] == 10
         assert await poll_one(ex, "job") is None
         clock.advance(10)
@@ -97,7 +106,7 @@ def test_in_progress_callback_redelivers_same_task(tmp_path: Path) -> None:
         assert again is not None and again["taskId"] == t["taskId"] and again["pollCount"] == 2
         assert again["outputData"] == {"progress": 50}
         await ex.update_task(result(again, "COMPLETED", outputData={"progress": 100}))
-        assert (await ex.get_workflow(wid))["status"] == "COMPLETED"
+        assert (await workflow_json(ex, wid))["status"] == "COMPLETED"
 
     run(tmp_path, story)
 
@@ -116,19 +125,19 @@ def test_response_timeout_and_lease_extension(tmp_path: Path) -> None:
             clock.advance(8)
             await ex.update_task(result(t, "IN_PROGRESS", extendLease=True))
             ex.run_timers()
-            assert (await ex.get_task(t["taskId"]))["status"] == "IN_PROGRESS"
+            assert (await task_json(ex, t["taskId"]))["status"] == "IN_PROGRESS"
             assert ex.queue_size("job") == 0
         # silence: the task times out and is retried as a new attempt
         clock.advance(10)
         ex.run_timers()
-        old = await ex.get_task(t["taskId"])
+        old = await task_json(ex, t["taskId"])
         assert old["status"] == "TIMED_OUT" and "responseTimeout: 10 exceeded" in old["reasonForIncompletion"]
         retry = await poll_one(ex, "job")
         assert retry is not None and retry["retryCount"] == 1
         # the second attempt also goes silent: no retries left, the workflow ends TIMED_OUT
         clock.advance(11)
         ex.run_timers()
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["status"] == "TIMED_OUT"
 
     run(tmp_path, story)
@@ -147,7 +156,7 @@ def test_task_timeout_time_out_wf(tmp_path: Path) -> None:
         await ex.update_task(result(t, "IN_PROGRESS", extendLease=True))
         clock.advance(30)
         ex.run_timers()
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["status"] == "TIMED_OUT" and wf["tasks"][0]["status"] == "TIMED_OUT"
 
     run(tmp_path, story)
@@ -159,7 +168,7 @@ def test_workflow_timeout(tmp_path: Path) -> None:
         wid = await ex.start_workflow({"name": "one"})
         clock.advance(5)
         ex.run_timers()
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["status"] == "TIMED_OUT" and wf["tasks"][0]["status"] == "CANCELED"
         assert ex.queue_size("job") == 0
 
@@ -203,7 +212,7 @@ def test_noop_and_set_variable_run_inside_the_engine(tmp_path: Path) -> None:
             }
         )
         wid = await ex.start_workflow({"name": "vars", "input": {"who": "ada"}})
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert [(t["taskType"], t["status"]) for t in wf["tasks"]] == [
             ("NOOP", "COMPLETED"),
             ("SET_VARIABLE", "COMPLETED"),
@@ -213,7 +222,7 @@ def test_noop_and_set_variable_run_inside_the_engine(tmp_path: Path) -> None:
         t = await poll_one(ex, "job")
         assert t is not None and t["inputData"] == {"v": "ada"}
         await ex.update_task(result(t, "COMPLETED"))
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["status"] == "COMPLETED" and wf["output"] == {"vars": {"keep": 1, "who": "ada"}}
 
     run(tmp_path, story)
@@ -227,7 +236,7 @@ def test_update_of_terminal_task_is_ignored_and_unknown_ids_404(tmp_path: Path) 
         assert t is not None
         await ex.update_task(result(t, "COMPLETED", outputData={"a": 1}))
         await ex.update_task(result(t, "FAILED", outputData={"a": 2}))
-        assert (await ex.get_task(t["taskId"]))["outputData"] == {"a": 1}
+        assert (await task_json(ex, t["taskId"]))["outputData"] == {"a": 1}
         with pytest.raises(NotFound, match="nope"):
             await ex.update_task({"workflowInstanceId": wid, "taskId": "nope", "status": "COMPLETED"})
         with pytest.raises(InvalidInput):
@@ -235,7 +244,7 @@ def test_update_of_terminal_task_is_ignored_and_unknown_ids_404(tmp_path: Path) 
         with pytest.raises(Conflict):
             await ex.terminate_workflow(wid)
         with pytest.raises(NotFound, match="missing-id"):
-            await ex.get_workflow("missing-id")
+            await workflow_json(ex, "missing-id")
 
     run(tmp_path, story)
 
@@ -265,7 +274,7 @@ def test_recovery_rebuilds_queue_and_timers(tmp_path: Path) -> None:
         clock.advance(10)
         ex.run_timers()  # w1's in-progress task missed its response timeout: retried
         assert ex.queue_size("job") == 2
-        wf1 = await ex.get_workflow(w1)
+        wf1 = await workflow_json(ex, w1)
         assert [t["status"] for t in wf1["tasks"]] == ["TIMED_OUT", "SCHEDULED"]
         await ex.close()
 

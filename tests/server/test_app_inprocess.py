@@ -16,11 +16,21 @@ from conductor_lab.errors import Conflict, NotFound, validation_error
 from conductor_lab.server.app import make_app
 
 
+class Canned:
+    """A model object standing in for the engine's: its JSON is canned."""
+
+    def __init__(self, json: dict[str, Any]) -> None:
+        self.json = json
+
+    def to_json(self, **_: Any) -> dict[str, Any]:
+        return self.json
+
+
 class StubExecutor:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.poll_result: list[dict[str, Any]] = []
-        self.logs: list[dict[str, Any]] = []
+        self.poll_result: list[Canned] = []
+        self.logs: list[Any] = []
 
     def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.calls.append((name, args, kwargs))
@@ -43,9 +53,12 @@ class StubExecutor:
         self._record("start_workflow_by_name", name, input, **kwargs)
         return "wf-1"
 
-    async def get_workflow(self, workflow_id: str, *, include_tasks: bool = True) -> dict[str, Any]:
-        self._record("get_workflow", workflow_id, include_tasks=include_tasks)
-        return {"workflowId": workflow_id, "tasks": []}
+    async def get_workflow(self, workflow_id: str) -> Canned:
+        self._record("get_workflow", workflow_id)
+        return Canned({"workflowId": workflow_id, "tasks": []})
+
+    def definition_json(self, wf: Any) -> None:
+        return None
 
     async def terminate_workflow(self, workflow_id: str, reason: str | None) -> None:
         self._record("terminate_workflow", workflow_id, reason)
@@ -53,7 +66,7 @@ class StubExecutor:
     async def decide(self, workflow_id: str) -> None:
         self._record("decide", workflow_id)
 
-    async def poll(self, task_type: str, **kwargs: Any) -> list[dict[str, Any]]:
+    async def poll(self, task_type: str, **kwargs: Any) -> list[Canned]:
         self._record("poll", task_type, **kwargs)
         return self.poll_result
 
@@ -68,7 +81,7 @@ class StubExecutor:
     async def add_task_log(self, task_id: str, log: str) -> None:
         self._record("add_task_log", task_id, log)
 
-    async def get_task_logs(self, task_id: str) -> list[dict[str, Any]]:
+    async def get_task_logs(self, task_id: str) -> list[Any]:
         return self.logs
 
     async def delete_workflow_def(self, name: str, version: int) -> None:
@@ -135,7 +148,7 @@ class TestReplies(AppCase):
 
     def test_path_segments_are_percent_decoded(self) -> None:
         self.req("GET", "/api/workflow/a%2Fb%20c?includeTasks=FALSE")
-        assert self.executor.calls[-1] == ("get_workflow", ("a/b c",), {"include_tasks": False})
+        assert self.executor.calls[-1] == ("get_workflow", ("a/b c",), {})
         self.req("DELETE", "/api/metadata/workflow/a%2Fb/3")
         assert self.executor.calls[-1] == ("delete_workflow_def", ("a/b", 3), {})
 
@@ -163,7 +176,7 @@ class TestReplies(AppCase):
         }
         r = self.req("GET", "/api/tasks/poll/batch/t")
         assert r.code == 200 and r.body == b"[]"
-        self.executor.poll_result = [{"taskId": "t1"}]
+        self.executor.poll_result = [Canned({"taskId": "t1"})]
         assert orjson.loads(self.req("GET", "/api/tasks/poll/t?workerid=w").body) == {"taskId": "t1"}
 
     def test_batch_poll_timeout_limit(self) -> None:

@@ -65,6 +65,11 @@ async def register_chain(ex: Executor, name: str, *refs: str, retry_count: int =
     )
 
 
+async def workflow_json(ex: Executor, workflow_id: str) -> dict[str, Any]:
+    """The workflow as a client sees it (Conductor's JSON)."""
+    return (await ex.get_workflow(workflow_id)).to_json()
+
+
 def task_of(wf: dict[str, Any], ref: str) -> dict[str, Any]:
     return [t for t in wf["tasks"] if t["referenceTaskName"] == ref][-1]
 
@@ -97,7 +102,7 @@ def test_start_workflow_substitutes_input_and_sets_event(tmp_path: Path) -> None
         assert rec["id"] == "msg-1_0" and rec["messageId"] == "msg-1" and rec["name"] == "starter"
         assert rec["event"] == EVENT and rec["action"] == "start_workflow" and rec["status"] == "COMPLETED"
         wid = rec["output"]["workflowId"]
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["input"] == {
             "orderId": 42,
             "label": "order 42",
@@ -131,7 +136,7 @@ def test_start_workflow_action_task_to_domain_wins_and_unknown_workflow_fails(tm
         ex.events.publish(EVENT, "m", {"taskToDomain": {"job2": "from_payload"}})
         ok, missing, empty = await executions(ex, "starter2")
         assert ok["status"] == "COMPLETED"
-        wf = await ex.get_workflow(ok["output"]["workflowId"])
+        wf = await workflow_json(ex, ok["output"]["workflowId"])
         assert wf["taskToDomain"] == {"job2": "fixed"}
         assert (missing["id"], missing["status"]) == ("m_1", "FAILED")
         assert "No such workflow defined. name=no_such_workflow" in missing["output"]["exception"]
@@ -160,7 +165,7 @@ def test_complete_task_by_workflow_id_and_ref_advances_the_workflow(tmp_path: Pa
         )
         [rec] = await executions(ex, "approver")
         assert rec["status"] == "COMPLETED" and rec["action"] == "complete_task"
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         approve = task_of(wf, "approve")
         assert approve["status"] == "COMPLETED"
         # the whole substituted map replaces the output, plus the conductor.event.* keys
@@ -185,7 +190,7 @@ def test_fail_task_by_task_id_with_reason(tmp_path: Path) -> None:
     async def story(ex: Executor) -> None:
         await register_chain(ex, "failing", "step")
         wid = await ex.start_workflow({"name": "failing", "input": {}})
-        task_id = (await ex.get_workflow(wid))["tasks"][0]["taskId"]
+        task_id = (await workflow_json(ex, wid))["tasks"][0]["taskId"]
         await ex.events.add_handler(
             handler(
                 "failer",
@@ -195,7 +200,7 @@ def test_fail_task_by_task_id_with_reason(tmp_path: Path) -> None:
         ex.events.publish(EVENT, "m-fail", {"id": task_id, "why": "rejected upstream"})
         [rec] = await executions(ex, "failer")
         assert rec["status"] == "COMPLETED" and rec["action"] == "fail_task"
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert wf["tasks"][0]["status"] == "FAILED"
         assert wf["tasks"][0]["reasonForIncompletion"] == "rejected upstream"
         assert wf["tasks"][0]["outputData"]["x"] == 1
@@ -208,7 +213,8 @@ def test_complete_task_targets_the_open_attempt_and_reports_missing_tasks(tmp_pa
     async def story(ex: Executor) -> None:
         await register_chain(ex, "retrying", "flaky", retry_count=1)
         wid = await ex.start_workflow({"name": "retrying", "input": {}})
-        [polled] = await ex.poll("flaky", worker_id="w", timeout_ms=0)
+        [polled_task] = await ex.poll("flaky", worker_id="w", timeout_ms=0)
+        polled = polled_task.to_json()
         await ex.update_task({"workflowInstanceId": wid, "taskId": polled["taskId"], "status": "FAILED"})
         await ex.events.add_handler(
             handler(
@@ -221,7 +227,7 @@ def test_complete_task_targets_the_open_attempt_and_reports_missing_tasks(tmp_pa
         )
         ex.events.publish(EVENT, "m", {})
         done, no_ref, no_id, no_wf = await executions(ex, "completer")
-        wf = await ex.get_workflow(wid)
+        wf = await workflow_json(ex, wid)
         assert [t["status"] for t in wf["tasks"]] == ["FAILED", "COMPLETED"]  # the retry, not the failed one
         assert wf["status"] == "COMPLETED"
         assert done["status"] == "COMPLETED" and "error" not in done["output"]
@@ -286,7 +292,7 @@ def test_javascript_condition_true_false_and_json_expansion(tmp_path: Path) -> N
         assert recs["large"]["status"] == "COMPLETED" and recs["large"]["id"] == "large_0"
         assert recs["broken"]["status"] == "FAILED" and "TypeError" in recs["broken"]["output"]["exception"]
         # the action saw the payload as published (expansion is for the condition only)
-        wf = await ex.get_workflow(recs["large"]["output"]["workflowId"])
+        wf = await workflow_json(ex, recs["large"]["output"]["workflowId"])
         assert wf["status"] == "RUNNING"
 
     run(tmp_path, story)
@@ -335,7 +341,7 @@ def test_buffered_until_a_handler_becomes_active_and_inactive_handlers_are_ignor
         recs = await executions(ex, "late_h")
         assert ex.events.buffered(queue) == 0
         assert [r["messageId"] for r in recs] == ["early-1", "early-2", "early-3"]
-        inputs = [(await ex.get_workflow(r["output"]["workflowId"]))["input"]["n"] for r in recs]
+        inputs = [(await workflow_json(ex, r["output"]["workflowId"]))["input"]["n"] for r in recs]
         assert inputs == [1, 2, 3]
 
     run(tmp_path, story)
@@ -488,7 +494,10 @@ def test_task_by_ref_prefers_open_tasks_of_the_highest_iteration() -> None:
             t("c2", "done", 0, 6, True),
         ]
     )
-    service = EventService(SimpleNamespace(workflows={"w": wf}))  # type: ignore[arg-type]
+    async def get_workflow(workflow_id: str) -> SimpleNamespace:
+        return {"w": wf}[workflow_id]
+
+    service = EventService(SimpleNamespace(get_workflow=get_workflow))  # type: ignore[arg-type]
 
     async def main() -> None:
         assert await service._task_by_ref("w", "step") == ("a2", "w")

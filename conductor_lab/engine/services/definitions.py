@@ -10,7 +10,7 @@ from typing import Any
 
 from conductor_lab.engine.commit import dumps
 from conductor_lab.engine.metadata import parse_task_def, parse_workflow_def
-from conductor_lab.engine.model import WorkflowDef, summary
+from conductor_lab.engine.model import TaskDef, WorkflowDef
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.errors import Conflict, MalformedBody, NotFound, validation_error
 
@@ -45,11 +45,11 @@ class DefinitionService:
         self.rt.committer.task_def(td.name, dumps(td.to_json()))
         await self.rt.committer.barrier()
 
-    def get_task_def(self, name: str) -> dict[str, Any]:
-        return self.rt.meta.get_task_def(name).to_json()
+    def get_task_def(self, name: str) -> TaskDef:
+        return self.rt.meta.get_task_def(name)
 
-    def get_task_defs(self) -> list[dict[str, Any]]:
-        return [td.to_json() for _, td in sorted(self.rt.meta.task_defs.items())]
+    def get_task_defs(self) -> list[TaskDef]:
+        return [td for _, td in sorted(self.rt.meta.task_defs.items())]
 
     async def delete_task_def(self, name: str) -> None:
         self.rt.meta.remove_task_def(name)
@@ -77,7 +77,8 @@ class DefinitionService:
         self.rt.meta.put_workflow_def(wd)
         self.rt.committer.workflow_def(wd.name, wd.version, dumps(wd.to_json()))
 
-    async def update_workflow_defs(self, defs: Any) -> dict[str, Any]:
+    async def update_workflow_defs(self, defs: Any) -> list[str]:
+        """Create or replace each definition; the names written (conductor-oss's bulk response)."""
         if not isinstance(defs, list):
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
         if not defs:
@@ -92,31 +93,31 @@ class DefinitionService:
             self._put_workflow_def(wd)
             names.append(wd.name)
         await self.rt.committer.barrier()
-        return {"bulkSuccessfulResults": names, "bulkErrorResults": {}}
+        return names
 
-    def get_workflow_def(self, name: str, version: int | None = None) -> dict[str, Any]:
-        return self.rt.meta.get_workflow_def(name, version).to_json()
+    def get_workflow_def(self, name: str, version: int | None = None) -> WorkflowDef:
+        return self.rt.meta.get_workflow_def(name, version)
 
-    def get_workflow_defs(self) -> list[dict[str, Any]]:
-        return [wd.to_json() for wd in self.rt.meta.all_workflow_defs()]
+    def get_workflow_defs(self) -> list[WorkflowDef]:
+        return self.rt.meta.all_workflow_defs()
 
     def get_workflow_names(self) -> list[str]:
         return sorted(self.rt.meta.workflow_defs)
 
-    def get_workflow_names_and_versions(self) -> dict[str, list[dict[str, Any]]]:
+    def get_workflow_names_and_versions(self) -> dict[str, list[WorkflowDef]]:
         return {
-            name: [summary(wd) for _, wd in sorted(versions.items())]
+            name: [wd for _, wd in sorted(versions.items())]
             for name, versions in sorted(self.rt.meta.workflow_defs.items())
         }
 
-    def get_workflow_versions(self, name: str) -> list[dict[str, Any]]:
+    def get_workflow_versions(self, name: str) -> list[WorkflowDef]:
         versions = self.rt.meta.workflow_defs.get(name)
         if not versions:
             raise NotFound(f"No such workflow found by name: {name}")
-        return [summary(wd) for _, wd in sorted(versions.items())]
+        return [wd for _, wd in sorted(versions.items())]
 
-    def get_latest_workflow_defs(self) -> list[dict[str, Any]]:
-        return [versions[max(versions)].to_json() for _, versions in sorted(self.rt.meta.workflow_defs.items())]
+    def get_latest_workflow_defs(self) -> list[WorkflowDef]:
+        return [versions[max(versions)] for _, versions in sorted(self.rt.meta.workflow_defs.items())]
 
     async def delete_workflow_def(self, name: str, version: int) -> None:
         self.rt.meta.remove_workflow_def(name, version)

@@ -13,11 +13,9 @@ from conductor_lab.engine.model import (
     Task,
     TaskResult,
     TaskStatus,
-    poll_data,
-    task_exec_log,
 )
 from conductor_lab.engine.runtime import Runtime
-from conductor_lab.engine.store.base import LogRow
+from conductor_lab.engine.store.base import LogRow, PollDataRow
 from conductor_lab.engine.tasks import type_of
 from conductor_lab.engine.tasks.base import MAX_REASON, base_ref
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
@@ -39,7 +37,7 @@ class TaskService:
         domain: str | None = None,
         count: int = 1,
         timeout_ms: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Task]:
         count = max(1, count)
         qname = f"{domain}:{task_type}" if domain else task_type
         self.rt.record_poll(task_type, domain or "", worker_id)
@@ -57,7 +55,7 @@ class TaskService:
         await barrier
         return [t for t in out if t is not None]
 
-    def _deliver(self, task_id: str, worker_id: str | None) -> dict[str, Any] | None:
+    def _deliver(self, task_id: str, worker_id: str | None) -> Task | None:
         """Hand a popped task to a worker: IN_PROGRESS, pollCount+1 (the poll is the ack)."""
         t = self.rt.tasks.get(task_id)
         if t is None or t.status.terminal:
@@ -80,16 +78,17 @@ class TaskService:
         td = t.node.taskDefinition
         if td is not None and td.timeoutSeconds > 0 and t.pollCount == 1:  # the task clock starts now
             self.wx.timers.arm(wf.workflowId, t.startTime + (t.startDelayInSeconds + td.timeoutSeconds) * 1000)
-        return t.to_json()
+        return t
 
     async def update_task(self, result: Any) -> str:
         t = await self._update(result)
         await self.rt.committer.barrier()
         return t.taskId
 
-    async def update_task_v2(self, result: Any) -> dict[str, Any] | None:
+    async def update_task_v2(self, result: Any) -> Task | None:
+        """Update a task; the next task of the same type for the worker, if one is queued."""
         t = await self._update(result)
-        nxt: dict[str, Any] | None = None
+        nxt: Task | None = None
         if t.status.terminal:
             worker_id = result.get("workerId") if isinstance(result, dict) else None
             for tid in self.rt.queue.pop(self.rt.queue_name(t), 1):
@@ -179,19 +178,19 @@ class TaskService:
         self.wx.timers.rearm()
         return t
 
-    async def get_task(self, task_id: str) -> dict[str, Any]:
+    async def get_task(self, task_id: str) -> Task:
         t, _ = await self.rt.task(task_id)
-        return t.to_json()
+        return t
 
     async def add_task_log(self, task_id: str, line: str) -> None:
         # conductor-oss stores the line without checking that the task exists
         self.rt.committer.log(LogRow(task_id, self.rt.clock(), line))
         await self.rt.committer.barrier()
 
-    async def get_task_logs(self, task_id: str) -> list[dict[str, Any]]:
+    async def get_task_logs(self, task_id: str) -> list[LogRow]:
         await self.rt.committer.barrier()
-        rows = await self.rt.read(self.rt.store.get_task_logs, task_id)
-        return [task_exec_log(r.log, r.task_id, r.created_time) for r in rows]
+        rows: list[LogRow] = await self.rt.read(self.rt.store.get_task_logs, task_id)
+        return rows
 
     def queue_size(
         self,
@@ -214,12 +213,10 @@ class TaskService:
     def queue_all(self) -> dict[str, int]:
         return self.rt.queue.sizes()
 
-    def poll_data(self, task_type: str) -> list[dict[str, Any]]:
-        return [
-            poll_data(q, d or None, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items()) if q == task_type
-        ]
+    def poll_data(self, task_type: str) -> list[PollDataRow]:
+        return [row for row in self.all_poll_data() if row.queue_name == task_type]
 
-    def all_poll_data(self) -> list[dict[str, Any]]:
-        return [poll_data(q, d or None, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items())]
+    def all_poll_data(self) -> list[PollDataRow]:
+        return [PollDataRow(q, d, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items())]
 
     # ------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from conductor_lab.engine import search
-from conductor_lab.engine.model import StartWorkflowRequest, Workflow, WorkflowStatus
+from conductor_lab.engine.model import StartWorkflowRequest, Task, Workflow, WorkflowStatus
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.workflow_executor import WorkflowExecutor, output_or_empty
 from conductor_lab.errors import Conflict, InvalidInput, MalformedBody, NotFound
@@ -47,37 +47,26 @@ class WorkflowService:
         req["priority"] = priority
         return await self.start_workflow(req)
 
-    def _workflow_json(self, wf: Workflow, include_tasks: bool = True) -> dict[str, Any]:
-        return wf.to_json(include_tasks=include_tasks, definition_json=self.rt.meta.snapshot_json.get(wf.snapshotId))
+    async def get_workflow(self, workflow_id: str) -> Workflow:
+        """A workflow execution with its tasks (NotFound if unknown)."""
+        return await self.rt.workflow(workflow_id)
 
-    async def get_workflow(self, workflow_id: str, *, include_tasks: bool = True) -> dict[str, Any]:
-        return self._workflow_json(await self.rt.workflow(workflow_id), include_tasks)
-
-    async def get_workflow_status(
-        self, workflow_id: str, *, include_output: bool = False, include_variables: bool = False
-    ) -> dict[str, Any]:
-        wf = await self.rt.workflow(workflow_id)
-        out: dict[str, Any] = {"workflowId": wf.workflowId}
-        if wf.correlationId is not None:
-            out["correlationId"] = wf.correlationId
-        if include_output:
-            out["output"] = wf.output
-        if include_variables:
-            out["variables"] = wf.variables
-        out["status"] = wf.status.value
-        return out
+    def definition_json(self, wf: Workflow) -> dict[str, Any] | None:
+        """The definition snapshot the execution runs, as stored (``workflowDefinition``)."""
+        return self.rt.meta.snapshot_json.get(wf.snapshotId)
 
     async def get_workflow_tasks(
         self, workflow_id: str, *, start: int = 0, count: int = 15, statuses: list[str] | None = None
-    ) -> dict[str, Any]:
+    ) -> tuple[int, list[Task]]:
+        """(how many tasks match, the page of them)."""
         wf = await self.rt.workflow(workflow_id)
         wanted = {s.upper() for s in statuses} if statuses else None
         tasks = [t for t in wf.tasks if wanted is None or t.status.value in wanted]
-        return {"totalHits": len(tasks), "results": [t.to_json() for t in tasks[start : start + count]]}
+        return len(tasks), tasks[start : start + count]
 
     async def get_correlated(
-        self, name: str, correlation_id: str, *, include_closed: bool = False, include_tasks: bool = False
-    ) -> list[dict[str, Any]]:
+        self, name: str, correlation_id: str, *, include_closed: bool = False
+    ) -> list[Workflow]:
         await self.rt.committer.barrier()
         statuses = None if include_closed else ("RUNNING",)
         ids = await self.rt.read(
@@ -90,18 +79,16 @@ class WorkflowService:
             except NotFound:
                 continue
             if include_closed or wf.status == WorkflowStatus.RUNNING:
-                out.append(self._workflow_json(wf, include_tasks))
+                out.append(wf)
         return out
 
     async def get_correlated_batch(
-        self, name: str, correlation_ids: Any, *, include_closed: bool = False, include_tasks: bool = False
-    ) -> dict[str, list[dict[str, Any]]]:
+        self, name: str, correlation_ids: Any, *, include_closed: bool = False
+    ) -> dict[str, list[Workflow]]:
         if not isinstance(correlation_ids, list):
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
         return {
-            str(cid): await self.get_correlated(
-                name, str(cid), include_closed=include_closed, include_tasks=include_tasks
-            )
+            str(cid): await self.get_correlated(name, str(cid), include_closed=include_closed)
             for cid in correlation_ids
         }
 
