@@ -5,8 +5,8 @@
 
 Cases:
 
-* INLINE: ``$.a + $.b`` on a 5-key input (JavaScript on the calling thread's V8 isolate; the time
-  includes serialising the input, the round trip into V8 and back, and parsing the result);
+* INLINE: ``$.a + $.b`` on a 5-key input (JavaScript on the calling thread's QuickJS context; the
+  time includes serialising the input, the call into QuickJS and back, and parsing the result);
 * INLINE statements: an ``if``/``else`` DO_WHILE-style loop condition through ``eval_bool``;
 * jq: ``{k: .a, total: (.a + .b)}`` on the same input (JSON_JQ_TRANSFORM);
 * large input: the same two evaluators on a 5,000-item list (``--runs`` / 20 runs).
@@ -73,7 +73,7 @@ def main() -> int:
     )
     from importlib.metadata import version
 
-    print(f"mini-racer {version('mini-racer')}, jq {version('jq')}")
+    print(f"quickjs-ng {version('quickjs-ng')}, jq {version('jq')}")
 
     condition = "if ($.loop['iteration'] < 3) { true; } else { false; }"
     loop_input = {"loop": {"iteration": 1}, **SMALL_INPUT}

@@ -88,7 +88,7 @@ def us(seconds: float) -> str:
 
 
 def sys_loop_def(iterations: int, js: bool = True) -> dict[str, Any]:
-    """~5 system tasks per iteration. ``js=False``: the same shape without V8 (value-param SWITCH and
+    """~5 system tasks per iteration. ``js=False``: the same shape without JavaScript (value-param SWITCH and
     INLINE, an ``_items`` loop without a loopCondition), to tell the engine's cost from the scripts'."""
     route: dict[str, Any] = {
         "name": "route", "taskReferenceName": "route", "type": "SWITCH",
@@ -246,7 +246,7 @@ async def phase_sys(
     definition = sys_loop_def(iterations, js)
     name = definition["name"]
     await ex.register_workflow_def(definition, overwrite=True)
-    for i in range(5):  # warm up: V8 isolate, jq compile cache, code paths
+    for i in range(5):  # warm up: JavaScript context, jq compile cache, code paths
         await ex.start_workflow({"name": name, "input": {"base": i, "tag": "warm"}})
     alone: list[float] = []
     for i in range(max(10, n // 10)):  # one at a time: a workflow's own latency, commit included
@@ -457,8 +457,8 @@ def print_profile(profile: cProfile.Profile, title: str, n: int = 30) -> None:
 
 async def report_sys(args: argparse.Namespace, tmp: Path, rows: list[list[str]]) -> bool:
     print(f"\n[1] {args.workflows} workflows of a {args.iterations}-iteration DO_WHILE of system tasks, "
-          f"{args.concurrency} starts in flight; scripts in V8 (the goal's workflow), then the same shape "
-          "without V8 ...", flush=True)
+          f"{args.concurrency} starts in flight; scripts in JavaScript (the goal's workflow), then the same shape "
+          "without JavaScript ...", flush=True)
     profile = cProfile.Profile() if args.profile else None
     runs: list[SysFigures] = []
     for js in (True, False):
@@ -497,7 +497,7 @@ async def report_sys(args: argparse.Namespace, tmp: Path, rows: list[list[str]])
         "process CPU per system task",
     ]
     js_run, plain = runs
-    print_table(["figure", "javascript (SWITCH, INLINE, loopCondition)", "no V8 (value-param, _items)"],
+    print_table(["figure", "javascript (SWITCH, INLINE, loopCondition)", "no JavaScript (value-param, _items)"],
                 [[label, a, b] for label, a, b in zip(labels, col(js_run), col(plain), strict=True)])
     if profile is not None:
         print_profile(profile, "phase 1, javascript (the loop thread: decide + apply + scripts; not the commit thread)")
@@ -507,14 +507,14 @@ async def report_sys(args: argparse.Namespace, tmp: Path, rows: list[list[str]])
                  verdict(good)])
     rows.append(["1 system tasks/s (tasks x 2 /s)",
                  f"{js_run.tasks / js_run.seconds:,.0f} ({2 * js_run.tasks / js_run.seconds:,.0f})", "", ""])
-    rows.append(["1 the same without V8: transitions/s (tasks x 2 /s)",
+    rows.append(["1 the same without JavaScript: transitions/s (tasks x 2 /s)",
                  f"{plain.transitions / plain.seconds:,.0f}/s ({2 * plain.tasks / plain.seconds:,.0f})", "", ""])
     rows.append(["1 per-workflow wall p50 / p99, under load",
                  f"{ms(percentile(js_run.lat, 50))} / {ms(percentile(js_run.lat, 99))}",
                  f"({args.concurrency} in flight)", ""])
     rows.append(["1 per-workflow wall p50 / p99, one at a time",
                  f"{ms(percentile(js_run.alone, 50))} / {ms(percentile(js_run.alone, 99))}", "", ""])
-    rows.append(["1 process CPU per system task (without V8)",
+    rows.append(["1 process CPU per system task (without JavaScript)",
                  f"{us(js_run.cpu / js_run.tasks)} ({us(plain.cpu / plain.tasks)})", "", ""])
     return good
 

@@ -203,7 +203,7 @@ class EventService:
         self._dropped: dict[str, int] = {}
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._scripts: ThreadPoolExecutor | None = None  # one thread (one V8 isolate) for conditions
+        self._scripts: ThreadPoolExecutor | None = None  # one thread (one JavaScript context) for conditions
         self.processed = 0  # messages whose processing finished (introspection, tests)
 
     # -- definitions ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Script evaluation for the engine: real JavaScript (V8 through ``mini-racer``) and real jq.
+"""Script evaluation for the engine: real JavaScript (QuickJS through ``quickjs-ng``) and real jq.
 
 Upstream: ``core/.../core/events/ScriptEvaluator.java`` (GraalJS), the ``javascript`` / ``graaljs``
 evaluators, ``tasks/Inline.java``, ``tasks/Lambda.java``, ``DoWhile.evaluateCondition``, the
@@ -11,12 +11,15 @@ GraalJS context (the context pool is off by default), returns the script's compl
 (``ScriptEngine.eval`` semantics: ``$.a + $.b`` and ``if (x) { true; } else { false; }`` both work)
 and kills it after ``CONDUCTOR_SCRIPT_MAX_EXECUTION_SECONDS`` (4 s).
 
-Here a V8 isolate costs a few milliseconds to create but little to call, so:
+Here the engine is QuickJS (the maintained ``quickjs-ng`` fork, ES2023+): it runs in the calling
+thread (no thread hand-offs: ``$.a + $.b`` costs ~0.01-0.02 ms end to end against ~0.3-0.4 ms with
+V8 through mini-racer, see ``bench/scripting.py``) and releases the GIL while JavaScript runs, so a
+spinning script on a worker thread does not stall the event loop.
 
-* One ``MiniRacer`` per OS thread (``threading.local``), created on first use and reused. The engine
-  evaluates on its event-loop thread and on a few worker threads; isolates never cross threads.
-  The isolate is built on a short-lived helper thread: mini-racer >= 0.14 binds itself to the
-  asyncio loop running on the creating thread, and its ``timeout_sec`` is refused on that loop.
+* One QuickJS context (with its own runtime) per OS thread (``threading.local``), created on first
+  use (~0.3 ms) and reused. The engine evaluates on its event-loop thread and on a few worker
+  threads; a context is only ever used by the thread that created it (QuickJS runtimes are not
+  thread-safe and check stack depth against the creating thread's stack).
 * Isolation without a fresh context: a prelude installs one non-writable global function,
   ``__cl_eval(src, json)``, which parses the bindings with ``JSON.parse`` (so ``$`` is always a
   fresh deep copy and mutating it cannot reach the caller) and runs ``src`` through a *direct*
@@ -28,22 +31,35 @@ Here a V8 isolate costs a few milliseconds to create but little to call, so:
   each evaluation. Residual, documented limitation: a script that mutates built-ins
   (``Array.prototype.x = ...``) changes them for later scripts on that thread. The prelude holds
   its own references to ``eval`` and the ``JSON``/``Object`` functions it uses, so overriding those
-  globals cannot break it.
+  globals cannot break it. Python calls the function object directly (no source text to compile
+  besides the script itself).
 * Conversion is one step each way: bindings are serialised with ``orjson`` (``default=str``;
   non-string keys allowed; ints beyond 64 bits become floats, as JS would read them) and passed as a
-  JS string literal; the result is ``JSON.stringify``-ed inside V8 with a replacer and parsed with
-  ``orjson``. JS exceptions are caught inside V8 as well, so an error costs no extra round trip.
-* Time limit: mini-racer's ``timeout_sec`` terminates the running script (V8
-  ``TerminateExecution``) -> :class:`ScriptTimeout`. Heap limit: a hard limit of
-  :data:`MAX_HEAP_BYTES` per isolate -> :class:`ScriptError`. After either (or any other engine
-  failure) the isolate is probed; if it no longer answers, it is replaced transparently.
-* Lifecycle: isolates are closed explicitly at interpreter exit (freeing one from
-  ``MiniRacer.__del__`` during finalisation hangs now and then with mini-racer 0.14.1); a forked
-  child never touches its parent's isolates and creates its own.
-* Cost: one evaluation is one ``MiniRacer.eval`` round trip (~0.2-0.45 ms on 2 vCPUs, almost all of
-  it mini-racer's thread hand-offs; the JS side is ~4 us). ``bench/scripting.py`` measures it.
+  string argument; the result is ``JSON.stringify``-ed inside QuickJS with a replacer and parsed
+  with ``orjson``. JS exceptions are caught inside QuickJS as well.
+* Promise jobs a script queues (``then``, ``await``, ``queueMicrotask``) run right after it, as V8
+  ran its microtasks after each evaluation; they cannot change the result (already computed), their
+  errors are ignored, and they count against the same time limit.
+* Time limit: QuickJS's interrupt handler stops the script (uncatchable ``InternalError:
+  interrupted``) -> :class:`ScriptTimeout`. Unlike upstream's wall-clock limit, quickjs-ng measures
+  *process CPU time* (C ``clock()``) since the call began: a script is stopped at the latest after
+  the limit in wall-clock time while it has a CPU to itself, *earlier* when other threads of the
+  process are busy at the same time (two scripts spinning on two threads are both stopped after
+  ~half the limit), and later in wall-clock time only if the whole process is starved of CPU.
+* Heap limit: :data:`MAX_HEAP_BYTES` per context (QuickJS runtime ``malloc`` limit) -> a
+  :class:`ScriptError`. Stack: QuickJS allows 1 MB of C stack by default (~600 nested JS calls);
+  on glibc it is raised to half the thread stack size, at most 4 MB (~2,400 nested calls; V8 allowed
+  ~12,000), and deeper recursion fails with ``RangeError: Maximum call stack size exceeded``.
+  After a timeout, an out-of-memory error or any other engine failure the context is probed; it
+  stays in use if it still evaluates (QuickJS contexts survive both interrupts and OOM), otherwise
+  it is replaced transparently.
+* Lifecycle: nothing to do. Contexts hold no threads, are freed with their thread (or at
+  interpreter exit), and a forked child keeps evaluating with the forking thread's context.
+* Strings: JSON.stringify escapes lone UTF-16 surrogates, which become U+FFFD in the result (as
+  ``String.prototype.toWellFormed`` would make them).
 
-Result conversion (what GraalJS's ``Value`` -> Java mapping yields, in Python terms):
+Result conversion (what GraalJS's ``Value`` -> Java mapping yields, in Python terms; identical to
+the V8 version this module had before):
 
 =============================================  =============================================
 JS value                                       Python value
@@ -58,15 +74,22 @@ other finite number (incl. >= 2**63)           ``float``
 string / boolean                               ``str`` / ``bool``
 ``null`` / ``undefined`` / function / symbol   ``None`` (also as object members: key kept)
 ``Date``                                       its ``toJSON()`` string (ISO-8601, UTC)
+``Promise``                                    ``{}`` (an object without own enumerable keys)
 =============================================  =============================================
 
-Error messages are the JS engine's ``String(error)``, e.g. ``ReferenceError: foo is not defined``,
-``Error: boom``, ``SyntaxError: Unexpected end of input`` (V8's wording, which differs from Graal's
-for syntax errors); a thrown non-Error object is rendered as JSON, other values with ``String``.
-A failure to stay inside the heap limit reads ``RangeError: script exceeded the JavaScript heap
-limit of 256 MB``; a timeout reads like upstream's ``Script not evaluated within 4 seconds,
-interrupted.`` (``... within 200 ms ...`` for limits that are not whole seconds).
-:attr:`ScriptError.line` carries the line of the script where a runtime error was thrown, if known.
+Error messages are QuickJS's ``String(error)``, e.g. ``ReferenceError: foo is not defined``,
+``Error: boom``, ``TypeError: cannot read property 'x' of null`` (V8: ``Cannot read properties of
+null (reading 'x')``), ``SyntaxError: unexpected token in expression: ''`` (V8: ``Unexpected end of
+input``), ``RangeError: Maximum call stack size exceeded``; a thrown non-Error object is rendered as
+JSON, other values with ``String``. Running out of the heap reads ``InternalError: out of memory
+(the script exceeded the JavaScript heap limit of 256 MB)``; a timeout reads like upstream's
+``Script not evaluated within 4 seconds, interrupted.`` (``... within 200 ms ...`` for limits that
+are not whole seconds). :attr:`ScriptError.line` carries the 1-based line of the script where an
+error was thrown (runtime errors) or detected (syntax errors), if known.
+
+Other differences from V8 scripts may notice: no ``Intl`` (``toLocaleString()`` gives plain
+``1234.5`` / ``01/02/2020, 03:04:05 AM``, ``localeCompare`` compares code units), no ``console`` /
+``setTimeout`` (mini-racer's additions), ``Date.prototype.toString()`` without the time-zone name.
 
 jq
 --
@@ -78,18 +101,21 @@ an LRU cache of 256 entries keyed by the query text; compile and runtime errors 
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import functools
 import logging
 import os
+import re
 import threading
-import weakref
+import time
 from typing import Any
 
 import jq
 import orjson
-from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
+
+try:  # the extension module itself: importing ``quickjs`` also starts an idle thread pool we do not use
+    import _quickjs as _qjs
+except ImportError:  # pragma: no cover - a different packaging of quickjs-ng
+    import quickjs as _qjs
 
 from conductor_lab.engine.params import to_java_string
 
@@ -113,19 +139,27 @@ DEFAULT_TIMEOUT_MS = 4000
 TIMEOUT_ENV_VAR = "CONDUCTOR_SCRIPT_MAX_EXECUTION_SECONDS"
 
 MAX_HEAP_BYTES = 256 * 1024 * 1024
-"""Hard V8 heap limit per isolate; a script that exceeds it fails with :class:`ScriptError`."""
+"""Memory limit per QuickJS context; a script that exceeds it fails with :class:`ScriptError`."""
 
 JQ_CACHE_SIZE = 256
 
-# A rejected probe after a failure means the isolate is unusable and gets replaced.
+# Time limit of the health probe after a failure (a failing probe means "replace the context").
 _PROBE_TIMEOUT_SEC = 2.0
+
+_LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+_INTERRUPTED = "InternalError: interrupted"
+_OUT_OF_MEMORY = "InternalError: out of memory"
+_OOM_MESSAGE = (
+    f"{_OUT_OF_MEMORY} (the script exceeded the JavaScript heap limit of {MAX_HEAP_BYTES // 2**20} MB)"
+)
 
 
 class ScriptError(Exception):
     """A script failed: JS exception, syntax error, memory limit, or a jq compile/runtime error.
 
     ``str(error)`` / :attr:`message` is the engine's message (``ReferenceError: foo is not defined``);
-    :attr:`line` is the 1-based script line of a JS runtime error when V8 reports it, else ``None``.
+    :attr:`line` is the 1-based script line of a JS error when QuickJS reports it, else ``None``.
     """
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
@@ -141,21 +175,25 @@ class ScriptTimeout(ScriptError):
 # --------------------------------------------------------------------------------------------
 # JavaScript
 
-# Installed once per isolate. Must stay sloppy-mode code: a direct eval inherits the strictness of
+# Installed once per context. Must stay sloppy-mode code: a direct eval inherits the strictness of
 # its caller, and user scripts are sloppy (Nashorn/GraalJS default). Names captured in the closure
-# are immune to scripts that overwrite the corresponding globals.
+# are immune to scripts that overwrite the corresponding globals. QuickJS names every frame's file
+# ``<input>``; the script's own frames are the ones above ``__cl_eval`` in ``error.stack``.
 _PRELUDE = r"""
 (function (g) {
   var parse = JSON.parse, stringify = JSON.stringify, rawJSON = JSON.rawJSON;
+  if (typeof rawJSON !== 'function') throw new Error('JSON.rawJSON is missing: quickjs-ng >= 0.17 is required');
   var keys = Object.keys, fromEntries = Object.fromEntries, arrayFrom = Array.from;
   var defineProperty = Object.defineProperty, StringCtor = String, BigIntCtor = BigInt;
+  var apply = Reflect.apply, exec = RegExp.prototype.exec, indexOf = String.prototype.indexOf;
+  var slice = String.prototype.slice;
   var evalIntrinsic = eval;  // a call through a binding named `eval` holding %eval% is a direct eval
   var isFiniteNum = Number.isFinite, NumberCtor = Number, MapCtor = Map, SetCtor = Set, ErrorCtor = Error;
   var baseline = new SetCtor(keys(g));
   var LONG_MIN = -9223372036854775808, LONG_END = 9223372036854775808;  // [-2^63, 2^63)
   var SAFE = 9007199254740991;
   var BIG_MIN = -(2n ** 63n), BIG_END = 2n ** 63n;
-  var LINE = /\(eval at [^\n]*?, <anonymous>:(\d+):\d+\)/;
+  var FRAME = /<input>:(\d+):\d+/, OWN_FRAME = '\n    at __cl_eval (';
 
   function cleanGlobals() {
     var ks = keys(g);
@@ -202,7 +240,8 @@ _PRELUDE = r"""
   function errorLine(e) {
     try {
       if (e instanceof ErrorCtor && typeof e.stack === 'string') {
-        var m = LINE.exec(e.stack);
+        var stack = e.stack, end = apply(indexOf, stack, [OWN_FRAME]);
+        var m = apply(exec, FRAME, [end < 0 ? stack : apply(slice, stack, [0, end])]);
         if (m) return +m[1];
       }
     } catch (x) {}
@@ -210,7 +249,7 @@ _PRELUDE = r"""
   }
 
   function fail(e) {
-    return '\u0000' + stringify([describe(e), errorLine(e)]);
+    return '\u0001' + stringify([describe(e), errorLine(e)]);
   }
 
   defineProperty(g, '__cl_eval', {
@@ -225,7 +264,7 @@ _PRELUDE = r"""
       } catch (e) {
         return fail(e);
       } finally {
-        cleanGlobals();
+        cleanGlobals();  // skipped by an interrupt (uncatchable): the next call cleans up first
       }
     }
   });
@@ -233,131 +272,125 @@ _PRELUDE = r"""
 """
 
 
-def _create_racer() -> MiniRacer:
-    """A new isolate with the prelude and the heap limit, built on a helper thread (see module doc)."""
-    box: list[Any] = []
+def _js_stack_bytes() -> int | None:
+    """C stack QuickJS may use: half the thread stack, 1-4 MB; None (QuickJS's 1 MB) off glibc,
+    where thread stacks can be far smaller than the main thread's limit."""
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        glibc = None
+    if not glibc:
+        return None
+    import resource
 
-    def build() -> None:
-        try:
-            racer = MiniRacer()
-        except BaseException as exc:  # handed to the calling thread below
-            box.append(exc)
-            return
-        try:
-            racer.set_hard_memory_limit(MAX_HEAP_BYTES)
-            racer.eval(_PRELUDE)
-        except BaseException as exc:
-            racer.close()
-            box.append(exc)
-        else:
-            box.append(racer)
-
-    thread = threading.Thread(target=build, name="conductor-lab-v8-init", daemon=True)
-    thread.start()
-    thread.join()
-    result = box[0]
-    if isinstance(result, BaseException):
-        raise ScriptError(f"Cannot start the JavaScript engine: {result}") from result
-    assert isinstance(result, MiniRacer)
-    return result
+    size = threading.stack_size()
+    if not size:  # glibc's default thread stack is RLIMIT_STACK (2 MB if unlimited)
+        soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        size = soft if 0 < soft != resource.RLIM_INFINITY else 2 * 2**20
+    return max(2**20, min(4 * 2**20, size // 2))
 
 
-class _Isolate:
-    """The calling thread's V8 isolate; replaced when it stops answering."""
+_JS_STACK_BYTES = _js_stack_bytes()
 
-    __slots__ = ("__weakref__", "pid", "racer")
+
+def _first_line(message: str) -> str:
+    """QuickJS appends the stack to an uncaught exception's message: keep the first line."""
+    return message.split("\n", 1)[0] or "JavaScript error"
+
+
+class _Engine:
+    """The calling thread's QuickJS context with the prelude; replaced when it stops answering."""
+
+    __slots__ = ("call", "ctx", "limit_ms")
 
     def __init__(self) -> None:
-        self.racer = _create_racer()
-        self.pid = os.getpid()
-        _live_isolates.add(self)
-
-    def close(self) -> None:
         try:
-            self.racer.close()
-        except Exception:  # noqa: BLE001 - best effort
-            log.debug("closing a JavaScript isolate failed", exc_info=True)
+            ctx = _qjs.Context()
+            ctx.set_memory_limit(MAX_HEAP_BYTES)
+            if _JS_STACK_BYTES is not None:
+                ctx.set_max_stack_size(_JS_STACK_BYTES)
+            ctx.eval(_PRELUDE)
+            call = ctx.get("__cl_eval")
+        except Exception as exc:
+            raise ScriptError(f"Cannot start the JavaScript engine: {_first_line(str(exc))}") from exc
+        self.ctx = ctx
+        self.call = call
+        self.limit_ms = 0
 
-    def run(self, code: str, timeout_ms: int) -> str:
+    def _set_limit(self, limit_ms: int) -> None:
+        if limit_ms != self.limit_ms:
+            self.ctx.set_time_limit(limit_ms / 1000.0)
+            self.limit_ms = limit_ms
+
+    def run(self, src: str, bindings_json: str, timeout_ms: int) -> str:
+        started = time.monotonic()
         try:
-            out = self.racer.eval(code, timeout_sec=timeout_ms / 1000.0)
-        except JSTimeoutException:
-            self._recover()
-            raise ScriptTimeout(_timeout_message(timeout_ms)) from None
-        except JSOOMException:
-            self._recover()
-            raise ScriptError(
-                f"RangeError: script exceeded the JavaScript heap limit of {MAX_HEAP_BYTES // 2**20} MB"
-            ) from None
-        except JSEvalException as exc:
-            self._recover()
-            raise ScriptError(_engine_message(str(exc))) from None
-        except Exception as exc:  # the isolate itself failed (closed, torn down, ...)
-            self._recover()
+            self._set_limit(timeout_ms)
+            out = self.call(src, bindings_json)
+        except _qjs.JSException as exc:  # uncatchable (interrupt) or a failure of the prelude itself
+            raise self._failure(_first_line(str(exc)), timeout_ms) from None
+        except Exception as exc:  # the context itself failed
+            self.recover()
             raise ScriptError(f"JavaScript engine failure: {exc!r}") from exc
+        self._run_jobs(started + timeout_ms / 1000.0, timeout_ms)
         if not isinstance(out, str):  # the prelude always returns a string
             raise ScriptError(f"Unexpected result from the JavaScript engine: {type(out).__name__}")
         return out
 
-    def _recover(self) -> None:
-        """Keep the isolate if it still evaluates; otherwise close it and start a new one."""
+    def _failure(self, message: str, timeout_ms: int) -> ScriptError:
+        self.recover()
+        if message.startswith(_INTERRUPTED):
+            return ScriptTimeout(_timeout_message(timeout_ms))
+        if message.startswith(_OUT_OF_MEMORY):
+            return ScriptError(_OOM_MESSAGE)
+        return ScriptError(message)
+
+    def _run_jobs(self, deadline: float, timeout_ms: int) -> None:
+        """Run the promise jobs the script queued (usually none), until ``deadline`` at the latest."""
+        while True:
+            try:
+                if not self.ctx.execute_pending_job():
+                    return
+            except _qjs.JSException as exc:
+                message = _first_line(str(exc))
+                if message.startswith((_INTERRUPTED, _OUT_OF_MEMORY)):
+                    raise self._failure(message, timeout_ms) from None
+                log.debug("a promise job of a script failed: %s", message)  # unhandled, as in V8
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:  # e.g. an endless chain of jobs: drop them with the context
+                self._replace()
+                raise ScriptTimeout(_timeout_message(timeout_ms))
+            self._set_limit(remaining_ms)
+
+    def recover(self) -> None:
+        """Keep the context if it still evaluates (collecting garbage first); else start a new one."""
         try:
-            if self.racer.eval("1", timeout_sec=_PROBE_TIMEOUT_SEC) == 1:
+            self.ctx.gc()
+            self._set_limit(int(_PROBE_TIMEOUT_SEC * 1000))
+            if self.ctx.eval("1") == 1:
                 return
         except Exception:  # noqa: BLE001 - any failure means "unusable"
             pass
-        log.warning("JavaScript isolate unusable after a failure; replacing it")
-        self.close()
-        self.racer = _create_racer()
+        log.warning("JavaScript context unusable after a failure; replacing it")
+        self._replace()
+
+    def _replace(self) -> None:
+        fresh = _Engine()
+        self.ctx, self.call, self.limit_ms = fresh.ctx, fresh.call, fresh.limit_ms
 
 
-class _ThreadIsolate(threading.local):
-    isolate: _Isolate | None = None
+class _ThreadEngine(threading.local):
+    engine: _Engine | None = None
 
 
-_local = _ThreadIsolate()
+_local = _ThreadEngine()
 
 
-def _isolate() -> _Isolate:
-    isolate = _local.isolate
-    if isolate is None:
-        isolate = _local.isolate = _Isolate()
-    return isolate
-
-
-# Every isolate of this process, closed explicitly at exit: freeing one from ``MiniRacer.__del__``
-# during interpreter finalisation can block forever (mini-racer 0.14.1 waits for a V8-thread
-# callback that can no longer take the GIL; about one exit in five hung without this).
-_live_isolates: weakref.WeakSet[_Isolate] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_isolates_at_exit() -> None:
-    pid = os.getpid()
-    for isolate in list(_live_isolates):
-        if isolate.pid == pid:
-            isolate.close()
-
-
-def _forget_isolate_after_fork() -> None:
-    """V8's threads do not survive fork(): the child builds its own isolates and must never free the
-    parent's (freeing blocks forever), so each inherited ``MiniRacer`` gets one leaked reference."""
-    for isolate in list(_live_isolates):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(isolate.racer))
-    _live_isolates.clear()
-    _local.isolate = None
-
-
-os.register_at_fork(after_in_child=_forget_isolate_after_fork)
-
-
-def _engine_message(raw: str) -> str:
-    """mini-racer reports uncaught errors as ``<file>:<line>: <message>\\n<source>\\n^...``: keep the message."""
-    first = raw.split("\n", 1)[0]
-    head, sep, rest = first.partition(": ")
-    if sep and ":" in head:
-        return rest
-    return first or "JavaScript error"
+def _engine() -> _Engine:
+    engine = _local.engine
+    if engine is None:
+        engine = _local.engine = _Engine()
+    return engine
 
 
 def _timeout_message(timeout_ms: int) -> str:
@@ -424,14 +457,20 @@ def evaluate(expression: str, bindings: Any, *, timeout_ms: int | None = None) -
     if not isinstance(expression, str):
         raise TypeError(f"expression must be a string, not {type(expression).__name__}")
     limit = _resolve_timeout_ms(timeout_ms)
-    code = b"".join(
-        (b"__cl_eval(", orjson.dumps(expression), b",", orjson.dumps(_to_json(bindings)), b")")
-    ).decode()
-    out = _isolate().run(code, limit)
-    if out.startswith("\x00"):
+    engine = _engine()
+    out = engine.run(expression, _to_json(bindings), limit)
+    if out.startswith("\x01"):
         message, line = orjson.loads(out[1:])
+        if message.startswith(_OUT_OF_MEMORY):  # caught by the prelude: the script's memory is free again
+            engine.recover()
+            raise ScriptError(_OOM_MESSAGE, line=line)
         raise ScriptError(message, line=line)
-    return orjson.loads(out)
+    try:
+        return orjson.loads(out)
+    except orjson.JSONDecodeError:
+        # JSON.stringify escapes lone UTF-16 surrogates (``\\ud800``), which orjson refuses: make them
+        # U+FFFD as ``String.prototype.toWellFormed`` would (valid pairs are never escaped).
+        return orjson.loads(_LONE_SURROGATE.sub(r"\1\\ufffd", out))
 
 
 def evaluate_function_body(body: str, bindings: Any, *, timeout_ms: int | None = None) -> Any:

@@ -1,4 +1,4 @@
-"""INLINE: evaluate a JavaScript expression over the task input, in an embedded V8 (contract 4.18).
+"""INLINE: evaluate a JavaScript expression over the task input in an embedded QuickJS (contract 4.18).
 
 The script first runs on the engine loop with a short time slice (most scripts take well under
 a millisecond, so chains of system tasks still complete inside one request); a script that

@@ -20,9 +20,9 @@ EVALUATORS = ("value-param", "javascript", "graaljs")
 
 
 def syntax_error(script: str) -> str | None:
-    """V8's message when ``script`` does not parse, else None; the script is parsed, never run
-    (conductor-oss ``ScriptEvaluator.validateScriptSyntax``: registration must not evaluate, the
-    inputs still hold unresolved ``${...}`` placeholders)."""
+    """The JavaScript engine's message when ``script`` does not parse, else None; the script is
+    parsed, never run (conductor-oss ``ScriptEvaluator.validateScriptSyntax``: registration must
+    not evaluate, the inputs still hold unresolved ``${...}`` placeholders)."""
     try:
         scripting.evaluate("new Function($.src), null", {"src": script}, timeout_ms=1000)
     except scripting.ScriptError as exc:  # a timeout or an engine problem is no validation failure
