@@ -66,6 +66,8 @@ class Decision:
     failed_task: Task | None = None
     cancel_open: bool = False  # cancel the open tasks even when the workflow ends successfully
     wake_at: int | None = None
+    #: workflow attributes a control verb sets (applied before everything else)
+    workflow_changes: dict[str, Any] = field(default_factory=dict)
 
     def wake(self, at: int) -> None:
         if self.wake_at is None or at < self.wake_at:

@@ -93,6 +93,14 @@ class Executor:
         self.remove_workflow = w.remove_workflow
         self.terminate_workflow = w.terminate_workflow
         self.decide = w.decide
+        self.pause_workflow = w.pause_workflow
+        self.resume_workflow = w.resume_workflow
+        self.retry_workflow = w.retry_workflow
+        self.restart_workflow = w.restart_workflow
+        self.rerun_workflow = w.rerun_workflow
+        self.skip_task = w.skip_task
+        self.reset_callbacks = w.reset_callbacks
+        self.bulk = w.bulk
         self.search_workflows = w.search_workflows
         self.poll = t.poll
         self.update_task = t.update_task
@@ -106,6 +114,7 @@ class Executor:
         self.queue_all = t.queue_all
         self.poll_data = t.poll_data
         self.all_poll_data = t.all_poll_data
+        self.requeue = t.requeue
 
     # ------------------------------------------------------------------------------------------
     # lifecycle

@@ -964,6 +964,24 @@ class TaskResult(Bean):
     )
 
 
+class RerunWorkflowRequest(Bean):
+    """Body of ``POST /api/workflow/{id}/rerun``."""
+
+    reRunFromWorkflowId: str | None
+    workflowInput: dict[str, Any] | None
+    reRunFromTaskId: str | None
+    taskInput: dict[str, Any] | None
+    correlationId: str | None
+
+    FIELDS = (
+        ("reRunFromWorkflowId", None, _str),
+        ("workflowInput", None, _map),
+        ("reRunFromTaskId", None, _str),
+        ("taskInput", None, _map),
+        ("correlationId", None, _str),
+    )
+
+
 class StartWorkflowRequest(Bean):
     """Body of ``POST /api/workflow``."""
 

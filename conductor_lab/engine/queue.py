@@ -48,6 +48,12 @@ class Queue(Protocol):
 
     async def poll(self, queue_name: str, count: int, timeout_ms: int) -> list[str]: ...
 
+    def take(self, queue_name: str, count: int, admit: Callable[[str], bool | None]) -> list[str]: ...
+
+    async def wait(self, queue_name: str, timeout_ms: float) -> bool: ...
+
+    def notify(self, queue_name: str) -> None: ...
+
     def remove(self, task_id: str) -> bool: ...
 
     def contains(self, task_id: str) -> bool: ...
@@ -168,6 +174,44 @@ class MemoryQueue:
             self._maybe_drop(queue_name)
         return out
 
+    def take(self, queue_name: str, count: int, admit: Callable[[str], bool | None]) -> list[str]:
+        """Like ``pop``, asking ``admit(task_id)`` about each visible head, best first. Never blocks.
+
+        ``admit`` answers True (taken: removed and returned), False (dropped: removed, not
+        returned) or None (held back: it stays queued where it is and taking stops, so the order
+        is kept). ``admit`` may act on the task (deliver it) but must not change this queue.
+        """
+        delayed = self._delayed
+        if delayed and delayed[0][0] <= self._clock():
+            self._promote(self._clock())
+        lane = self._lanes.get(queue_name)
+        if lane is None or count <= 0:
+            return []
+        heap = lane.heap
+        entries = self._entries
+        out: list[str] = []
+        removed = 0
+        while heap and len(out) < count:
+            item = heap[0]
+            task_id = item[2]
+            if entries.get(task_id) is not item:
+                heappop(heap)
+                lane.stale -= 1
+                continue
+            verdict = admit(task_id)
+            if verdict is None:
+                break
+            if heap and heap[0] is item:
+                heappop(heap)
+                del entries[task_id]
+                removed += 1
+            if verdict:
+                out.append(task_id)
+        if removed:
+            lane.count -= removed
+            self._maybe_drop(queue_name)
+        return out
+
     async def poll(self, queue_name: str, count: int, timeout_ms: int) -> list[str]:
         """``pop``; if empty, park until an entry becomes visible or ``timeout_ms`` elapses."""
         got = self.pop(queue_name, count)
@@ -179,30 +223,40 @@ class MemoryQueue:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return self.pop(queue_name, count)
-            lane = self._lanes.get(queue_name)
-            if lane is None:
-                lane = self._lanes[queue_name] = _Lane(queue_name)
-            fut: asyncio.Future[bool] = loop.create_future()
-            if len(lane.waiters) > 2 * lane.nwait + 16:
-                lane.waiters = deque(f for f in lane.waiters if not f.done())
-            lane.waiters.append(fut)
-            lane.nwait += 1
-            timer = loop.call_later(remaining, self._expire, lane, fut)
-            try:
-                woken = await fut
-            except asyncio.CancelledError:
-                timer.cancel()
-                if fut.cancelled():  # cancelled while parked: leave the queue
-                    lane.nwait -= 1
-                    self._maybe_drop(queue_name)
-                elif fut.result():  # woken, then cancelled before running: pass the wake on
-                    self._pass_wake(queue_name)
-                raise
-            timer.cancel()
+            woken = await self.wait(queue_name, remaining * 1000.0)
             got = self.pop(queue_name, count)
             if got or not woken:
                 return got
             # Woken but another consumer took the entry first: keep waiting until the deadline.
+
+    async def wait(self, queue_name: str, timeout_ms: float) -> bool:
+        """Park until an entry of ``queue_name`` may be visible (True) or ``timeout_ms`` passes (False).
+
+        A wake-up is a hint, not a reservation: another consumer may take the entry first.
+        """
+        if timeout_ms <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        lane = self._lanes.get(queue_name)
+        if lane is None:
+            lane = self._lanes[queue_name] = _Lane(queue_name)
+        fut: asyncio.Future[bool] = loop.create_future()
+        if len(lane.waiters) > 2 * lane.nwait + 16:
+            lane.waiters = deque(f for f in lane.waiters if not f.done())
+        lane.waiters.append(fut)
+        lane.nwait += 1
+        timer = loop.call_later(timeout_ms / 1000.0, self._expire, lane, fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.cancelled():  # cancelled while parked: leave the queue
+                lane.nwait -= 1
+                self._maybe_drop(queue_name)
+            elif fut.result():  # woken, then cancelled before running: pass the wake on
+                self.notify(queue_name)
+            raise
+        finally:
+            timer.cancel()
 
     def remove(self, task_id: str) -> bool:
         """Drop ``task_id``'s queued entry (O(1), lazy). False if it was not queued."""
@@ -277,6 +331,13 @@ class MemoryQueue:
     def promote_due(self) -> list[str]:
         """Make due delayed entries visible, wake waiters; return affected queue names (sorted)."""
         return self._promote(self._clock())
+
+    def notify(self, queue_name: str) -> None:
+        """Wake one parked waiter of ``queue_name`` if the queue has visible entries (e.g. a limit
+        that held them back has room again)."""
+        lane = self._lanes.get(queue_name)
+        if lane is not None and lane.nwait and lane.heap:
+            self._wake(lane, 1)
 
     def waiting(self, queue_name: str) -> int:
         """Number of long-poll waiters parked on ``queue_name``."""
@@ -421,11 +482,6 @@ class MemoryQueue:
             fut.set_result(True)
             lane.nwait -= 1
             n -= 1
-
-    def _pass_wake(self, queue_name: str) -> None:
-        lane = self._lanes.get(queue_name)
-        if lane is not None and lane.nwait and lane.heap:
-            self._wake(lane, 1)
 
     def _expire(self, lane: _Lane, fut: asyncio.Future[bool]) -> None:
         """Long-poll deadline reached (``loop.call_later`` callback)."""

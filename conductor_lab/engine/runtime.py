@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import orjson
 
 from conductor_lab.engine.commit import GroupCommitter
+from conductor_lab.engine.limits import Limits
 from conductor_lab.engine.metadata import Metadata
 from conductor_lab.engine.model import (
     Task,
@@ -39,6 +41,8 @@ T = TypeVar("T")
 
 #: a domain's workers count as active when they polled within this window (contract 6.11)
 ACTIVE_WORKER_WINDOW_MS = 10_000
+#: the ``taskToDomain`` entry that stands for the default (domain-less) queue
+NO_DOMAIN = "NO_DOMAIN"
 #: poll data is kept in memory on every poll and persisted at most this often per queue
 POLL_DATA_PERSIST_MS = 1000
 
@@ -53,6 +57,8 @@ class Runtime:
         self.queue = MemoryQueue(clock)
         self.workflows: dict[str, Workflow] = {}
         self.tasks: dict[str, Task] = {}
+        #: concurrentExecLimit / rateLimitPerFrequency state, kept by ``task_changed``
+        self.limits = Limits(self.tasks.get)
         self.poll_times: dict[tuple[str, str], tuple[str | None, int]] = {}
         self._poll_persisted: dict[tuple[str, str], int] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -60,6 +66,8 @@ class Runtime:
         self._reader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="conductor-lab-read")
         self.loop: asyncio.AbstractEventLoop | None = None
         self._committer: GroupCommitter | None = None
+        #: the control verb whose changes are being recorded (``TransitionRow.cause``)
+        self.cause: str | None = None
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -108,6 +116,7 @@ class Runtime:
             open_tasks = 0
             for t in wf.tasks:
                 self.tasks[t.taskId] = t
+                self.limits.track(t)
                 if t.status.terminal or t.retried:
                     continue
                 open_tasks += 1
@@ -164,6 +173,7 @@ class Runtime:
         self.workflows[workflow_id] = wf
         for t in wf.tasks:
             self.tasks[t.taskId] = t
+            self.limits.track(t)
         if wf.status.terminal:
             self.finish(workflow_id)
         return wf
@@ -199,6 +209,19 @@ class Runtime:
             old_id, _ = self._finished.popitem(last=False)
             self.forget(old_id)
 
+    def unfinish(self, workflow_id: str) -> None:
+        """A finished workflow runs again (retry, restart, rerun): it must not be evicted."""
+        self._finished.pop(workflow_id, None)
+
+    @contextmanager
+    def caused_by(self, cause: str) -> Iterator[None]:
+        """Record the transitions made inside the block as caused by ``cause``."""
+        prev, self.cause = self.cause, cause
+        try:
+            yield
+        finally:
+            self.cause = prev
+
     def forget(self, workflow_id: str) -> None:
         """Drop a workflow from memory (the store keeps it)."""
         self._finished.pop(workflow_id, None)
@@ -207,12 +230,16 @@ class Runtime:
             for t in wf.tasks:
                 self.tasks.pop(t.taskId, None)
                 self.dequeue(t.taskId)
+                self.limits.drop(t)
 
     # ------------------------------------------------------------------------------------------
     # recording changes for the group commit (with the transitions history)
 
     def task_changed(self, t: Task, old: TaskStatus | None) -> None:
+        """Every change of a task passes here: commit, history, and the concurrency limits."""
         self.committer.task(t)
+        if self.limits.track(t):  # it left IN_PROGRESS: a poller parked on its queue may go on
+            self.queue.notify(self.queue_name(t))
         if t.status != old:
             self.committer.transition(
                 TransitionRow(
@@ -223,6 +250,7 @@ class Runtime:
                     t.taskType,
                     t.status.value,
                     t.reasonForIncompletion if not t.status.successful else None,
+                    self.cause,
                 )
             )
 
@@ -231,7 +259,14 @@ class Runtime:
         if wf.status != old:
             self.committer.transition(
                 TransitionRow(
-                    wf.updateTime, wf.workflowId, None, None, None, wf.status.value, wf.reasonForIncompletion
+                    wf.updateTime,
+                    wf.workflowId,
+                    None,
+                    None,
+                    None,
+                    wf.status.value,
+                    wf.reasonForIncompletion,
+                    self.cause,
                 )
             )
 
@@ -252,24 +287,33 @@ class Runtime:
         self.queue.release(task_id)
 
     def domain_for(self, wf: Workflow, t: Task) -> str | None:
-        """The domain a worker task goes to (``taskToDomain``, first domain with active workers)."""
+        """The domain a worker task goes to (conductor-oss ``setTaskDomains`` / ``getActiveDomain``).
+
+        ``taskToDomain[taskType]`` if the key is there, else ``taskToDomain["*"]`` if not blank: a
+        comma-separated, ordered list. The first domain whose workers polled this task type
+        within the last 10 s wins; with none active, the last entry; ``NO_DOMAIN`` (any case) is
+        never active and, as the last entry, means the default queue (no domain).
+        """
         mapping = wf.taskToDomain
         if not mapping:
             return None
-        spec = mapping.get(t.taskType) or mapping.get("*")
+        spec = mapping.get(t.taskType)
+        if spec is None:
+            spec = mapping.get("*")
         if not spec:
             return None
-        domains = [d.strip() for d in spec.split(",") if d.strip()]
-        now = self.clock()
+        domains = [d for d in (part.strip() for part in spec.split(",")) if d]
+        if not domains:
+            return None
+        horizon = self.clock() - ACTIVE_WORKER_WINDOW_MS
         for dom in domains:
-            if dom == "NO_DOMAIN":
+            if dom.upper() == NO_DOMAIN:
                 continue
             seen = self.poll_times.get((t.taskType, dom))
-            if seen is not None and now - seen[1] <= ACTIVE_WORKER_WINDOW_MS:
+            if seen is not None and seen[1] > horizon:
                 return dom
-        if not domains or domains[-1] == "NO_DOMAIN":
-            return None
-        return domains[-1]
+        last = domains[-1]
+        return None if last.upper() == NO_DOMAIN else last
 
     def record_poll(self, task_type: str, domain: str, worker_id: str | None) -> None:
         """PollData in memory on every poll; persisted at most once a second per queue."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from conductor_lab.engine import commands
 from conductor_lab.engine.decide import Decision, decide, workflow_output
 from conductor_lab.engine.httpcall import HttpCaller
 from conductor_lab.engine.metadata import parse_workflow_def
@@ -212,7 +213,7 @@ class WorkflowExecutor:
         if d.variables:
             wf.variables = {**wf.variables, **d.variables}
         if d.complete is not None:
-            self.end(wf, d.complete, d.reason, d.output, now, cancel_open=d.cancel_open)
+            self.end(wf, d.complete, d.reason, d.output, now, cancel_open=d.cancel_open, failed_task=d.failed_task)
         else:
             wf.updateTime = now
             rt.committer.workflow(wf)
@@ -220,6 +221,44 @@ class WorkflowExecutor:
                 self._launch(wf, t)
         for t, effect in d.effects:
             self._effect(wf, t, effect)
+
+    def command(self, wf: Workflow, d: Decision | None, cause: str) -> None:
+        """Apply a control verb's decision (``engine/commands.py``), then decide the workflow."""
+        if d is None:
+            return
+        rt = self.rt
+        now = rt.clock()
+        with rt.caused_by(cause):
+            old = wf.status
+            for k, v in d.workflow_changes.items():
+                setattr(wf, k, v)
+            wf.updateTime = now
+            for t in d.remove:  # their asynchronous work and queue entries go with them
+                job = self._jobs.pop(t.taskId, None)
+                if job is not None:
+                    job.cancel()
+            wf.index = None
+            self._apply(wf, d, now)
+            wf.index = None
+            for t, _ in d.updates:  # tasks set back to SCHEDULED (or with a reset callback) are queued
+                if t.status == TaskStatus.SCHEDULED and type_of(t.node.type).kind == "worker":
+                    t.domain = rt.domain_for(wf, t)
+                    rt.enqueue(wf, t, t.callbackAfterSeconds * 1000)
+            rt.workflow_changed(wf, old)
+            if not wf.status.terminal:
+                rt.unfinish(wf.workflowId)
+                if old.terminal:
+                    self._resume_parent(wf, now)
+                self.run(wf)
+        self.timers.rearm()
+
+    def _resume_parent(self, child: Workflow, now: int) -> None:
+        """A sub-workflow runs again: its SUB_WORKFLOW task (and the parent) run again too."""
+        parent = self.rt.workflows.get(child.parentWorkflowId or "")
+        t = self.rt.tasks.get(child.parentWorkflowTaskId or "")
+        if parent is None or t is None or t.retried or t.subWorkflowId != child.workflowId:
+            return
+        self.command(parent, commands.resume_parent(parent, t, now, new_id=self.new_id, defs=self.rt.meta), "retry")
 
     def _remove_tasks(self, wf: Workflow, tasks: list[Task]) -> None:
         """Delete tasks from the execution (DO_WHILE ``keepLastN``)."""
@@ -243,8 +282,13 @@ class WorkflowExecutor:
         now: int,
         *,
         cancel_open: bool = False,
+        failed_task: Task | None = None,
+        failure_workflow: bool = True,
     ) -> None:
-        """End the workflow; open tasks are cancelled when it did not succeed (or when asked)."""
+        """End the workflow; open tasks are cancelled when it did not succeed (or when asked).
+
+        An unsuccessful end starts the definition's ``failureWorkflow`` unless ``failure_workflow``
+        is False (conductor-oss: not for the terminate API)."""
         rt = self.rt
         old = wf.status
         wf.status = status
@@ -268,14 +312,52 @@ class WorkflowExecutor:
         failed = [t for t in wf.tasks if t.status in (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)]
         wf.failedReferenceTaskNames = sorted({t.referenceTaskName for t in failed}) or None
         wf.failedTaskNames = sorted({t.taskDefName for t in failed}) or None
+        if not status.successful and failure_workflow and wf.definition.failureWorkflow:
+            self._start_failure_workflow(wf, failed_task)
         rt.workflow_changed(wf, old)
         self.timers.drop(wf.workflowId)
         rt.finish(wf.workflowId)
         if wf.parentWorkflowId:
             self._report_to_parent(wf)
 
+    def _start_failure_workflow(self, wf: Workflow, failed_task: Task | None) -> None:
+        """conductor-oss's failure workflow: the failed workflow's input plus what failed (6.10)."""
+        defn = wf.definition
+        name = defn.failureWorkflow or ""
+        if name.startswith("$"):  # "$workflow.input.key": the third segment names an input key
+            parts = name.split(".")
+            value = wf.input.get(parts[2]) if len(parts) > 2 else None
+            name = value if isinstance(value, str) else ""
+        inp: dict[str, Any] = {
+            **wf.input,
+            "workflowId": wf.workflowId,
+            "reason": wf.reasonForIncompletion,
+            "failureStatus": wf.status.value,
+            "failedWorkflow": wf.to_json(definition_json=self.rt.meta.snapshot_json.get(wf.snapshotId)),
+        }
+        if failed_task is not None:
+            inp["failureTaskId"] = failed_task.taskId
+        version = getattr(defn, "failureWorkflowVersion", None)
+        request = StartWorkflowRequest.parse(
+            {
+                "name": name,
+                "version": version,
+                "input": inp,
+                "correlationId": wf.correlationId,
+                "taskToDomain": wf.taskToDomain or {},
+            }
+        )
+        try:
+            started = self.start(request)
+            note: Any = started.workflowId
+        except Exception as exc:  # recorded in the failed workflow's output, as upstream
+            note = f"Error starting failure workflow {name}: {exc.message if isinstance(exc, ConductorLabError) else exc}"
+            log.warning("workflow %s: %s", wf.workflowId, note)
+        wf.output = {**wf.output, "conductor.failure_workflow": note}
+
     def terminate(self, wf: Workflow, reason: str | None) -> None:
-        self.end(wf, WorkflowStatus.TERMINATED, reason, output_or_empty(wf), self.rt.clock())
+        """TERMINATED by a request (no failure workflow, as conductor-oss)."""
+        self.end(wf, WorkflowStatus.TERMINATED, reason, output_or_empty(wf), self.rt.clock(), failure_workflow=False)
 
     def _report_to_parent(self, child: Workflow) -> None:
         """A sub-workflow ended: its SUB_WORKFLOW task in the parent mirrors it (contract 4.12)."""

@@ -287,6 +287,153 @@ def _workflows(executor: Any, found: list[Workflow], include_tasks: bool) -> lis
     return [shapes.workflow(wf, executor.definition_json(wf), include_tasks=include_tasks) for wf in found]
 
 
+class PauseHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Pause: nothing new is scheduled, running tasks finish (409 when the workflow has ended)")
+    async def put(self, workflow_id: str) -> None:
+        await self.executor.pause_workflow(workflow_id)
+        self.reply_empty()
+
+
+class ResumeHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Resume a paused workflow (500 when it is not PAUSED, as conductor-oss)")
+    async def put(self, workflow_id: str) -> None:
+        await self.executor.resume_workflow(workflow_id)
+        self.reply_empty()
+
+
+class SkipTaskHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Skip a task not reached yet: the flow jumps over it (500 when not RUNNING, unknown or already there)")
+    async def put(self, workflow_id: str, task_reference_name: str) -> None:
+        await self.executor.skip_task(workflow_id, task_reference_name)
+        self.reply_empty()
+
+
+class RerunHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Rerun a finished workflow from the start or from a task, with new input (the same id)",
+        body=Body("object", "RerunWorkflowRequest"),
+        returns=[ok_text("the workflow id")],
+    )
+    async def post(self, workflow_id: str) -> None:
+        self.reply_text(await self.executor.rerun_workflow(workflow_id, self.body()))
+
+
+class RestartHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Restart a finished workflow from its first task (same id, input and correlation id)",
+        query=[Param("useLatestDefinitions", "bool", False)],
+        returns=[NO_CONTENT],
+    )
+    async def post(self, workflow_id: str) -> None:
+        await self.executor.restart_workflow(workflow_id, use_latest_definitions=self.q["useLatestDefinitions"])
+        self.reply_no_content()
+
+
+class RetryHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Retry the failed tasks of a finished workflow",
+        query=[Param("resumeSubworkflowTasks", "bool", False, doc="retry inside a failed sub-workflow")],
+        returns=[NO_CONTENT],
+    )
+    async def post(self, workflow_id: str) -> None:
+        await self.executor.retry_workflow(
+            workflow_id, resume_subworkflow_tasks=self.q["resumeSubworkflowTasks"]
+        )
+        self.reply_no_content()
+
+
+class ResetCallbacksHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Make worker tasks waiting out a callbackAfterSeconds pollable now", returns=[NO_CONTENT])
+    async def post(self, workflow_id: str) -> None:
+        await self.executor.reset_callbacks(workflow_id)
+        self.reply_no_content()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bulk: /api/workflow/bulk (a JSON array of 1..1000 workflow ids; BulkResponse)
+
+_IDS = Body("array", "string", "workflow ids (1 to 1000)")
+
+
+class _BulkHandler(BaseHandler):
+    tag = "bulk"
+
+    async def run(self, verb: str, **options: Any) -> None:
+        ok, errors = await self.executor.bulk(verb, self.body(), **options)
+        self.reply_json({"bulkSuccessfulResults": ok, "bulkErrorResults": errors})
+
+
+class BulkPauseHandler(_BulkHandler):
+    @api("Pause each workflow", body=_IDS, returns=[ok_json("BulkResponse")])
+    async def put(self) -> None:
+        await self.run("pause")
+
+
+class BulkResumeHandler(_BulkHandler):
+    @api("Resume each workflow", body=_IDS, returns=[ok_json("BulkResponse")])
+    async def put(self) -> None:
+        await self.run("resume")
+
+
+class BulkRestartHandler(_BulkHandler):
+    @api(
+        "Restart each workflow",
+        query=[Param("useLatestDefinitions", "bool", False)],
+        body=_IDS,
+        returns=[ok_json("BulkResponse")],
+    )
+    async def post(self) -> None:
+        await self.run("restart", use_latest_definitions=self.q["useLatestDefinitions"])
+
+
+class BulkRetryHandler(_BulkHandler):
+    @api("Retry each workflow", body=_IDS, returns=[ok_json("BulkResponse")])
+    async def post(self) -> None:
+        await self.run("retry")
+
+
+class BulkTerminateHandler(_BulkHandler):
+    @api("Terminate each workflow", query=[Param("reason")], body=_IDS, returns=[ok_json("BulkResponse")])
+    async def post(self) -> None:
+        await self.run("terminate", reason=self.q["reason"])
+
+
+class BulkRemoveHandler(_BulkHandler):
+    @api(
+        "Remove each workflow",
+        query=[Param("archiveWorkflow", "bool", True)],
+        body=_IDS,
+        returns=[ok_json("BulkResponse")],
+    )
+    async def delete(self) -> None:
+        await self.run("remove", archive=self.q["archiveWorkflow"])
+
+
+class BulkTerminateRemoveHandler(_BulkHandler):
+    @api(
+        "Terminate, then remove each workflow (an id succeeding both steps is listed twice, as upstream)",
+        query=[Param("archiveWorkflow", "bool", True), Param("reason")],
+        body=_IDS,
+        returns=[ok_json("BulkResponse")],
+    )
+    async def delete(self) -> None:
+        await self.run("terminate-remove", archive=self.q["archiveWorkflow"], reason=self.q["reason"])
+
+
 class CorrelatedHandler(BaseHandler):
     tag = "workflow"
 
@@ -490,6 +637,14 @@ class TaskLogHandler(BaseHandler):
             self.reply_json(shapes.task_logs(logs))
         else:
             self.reply_no_content()
+
+
+class RequeueHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("Put every pending worker task of a type back into its queue", returns=[ok_text("how many")])
+    def post(self, tasktype: str) -> None:
+        self.reply_text(str(self.executor.requeue(tasktype)))
 
 
 class QueueSizeHandler(BaseHandler):

@@ -5,6 +5,7 @@ with the next task), logs, queue sizes and poll data. Updates are applied throug
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from conductor_lab.engine.metadata import raise_if
@@ -13,6 +14,7 @@ from conductor_lab.engine.model import (
     Task,
     TaskResult,
     TaskStatus,
+    Workflow,
 )
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.store.base import LogRow, PollDataRow
@@ -38,32 +40,74 @@ class TaskService:
         count: int = 1,
         timeout_ms: int = 100,
     ) -> list[Task]:
+        """Up to ``count`` tasks of ``[domain:]task_type``, best first, within the task limits.
+
+        Waits up to ``timeout_ms`` while the queue has nothing visible. When the head of the
+        queue is held back by ``concurrentExecLimit`` or ``rateLimitPerFrequency`` the poll answers
+        at once with what it could deliver (possibly nothing), as conductor-oss does; the held
+        tasks stay at the head of the queue, in order (see ``_take``).
+        """
         count = max(1, count)
         qname = f"{domain}:{task_type}" if domain else task_type
         self.rt.record_poll(task_type, domain or "", worker_id)
-        if timeout_ms > 0:
-            ids = await self.rt.queue.poll(qname, count, timeout_ms)
-        else:
-            ids = self.rt.queue.pop(qname, count)
-        if not ids:
+        barrier: list[asyncio.Future[None]] = []
+        out, held = self._take(qname, count, worker_id, barrier)
+        if not out and not held and timeout_ms > 0:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout_ms / 1000.0
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                woken = await self.rt.queue.wait(qname, remaining * 1000.0)
+                out, held = self._take(qname, count, worker_id, barrier)
+                if out or held or not woken:
+                    break
+                # woken, but another poller took the entry first: wait on until the deadline
+        if not out:
             return []
-        # Wait for the commit that created these tasks, not for the IN_PROGRESS marks made here
-        # (docs/compat.md: a crash in between re-delivers, as when a worker dies).
-        barrier = self.rt.committer.barrier()
-        out = [self._deliver(tid, worker_id) for tid in ids]
         self.wx.timers.rearm()
-        await barrier
-        return [t for t in out if t is not None]
+        await barrier[0]
+        return out
 
-    def _deliver(self, task_id: str, worker_id: str | None) -> Task | None:
-        """Hand a popped task to a worker: IN_PROGRESS, pollCount+1 (the poll is the ack)."""
-        t = self.rt.tasks.get(task_id)
-        if t is None or t.status.terminal:
-            return None
-        wf = self.rt.workflows.get(t.workflowInstanceId)
-        if wf is None or wf.status.terminal:
-            return None
-        now = self.rt.clock()
+    def _take(
+        self, qname: str, count: int, worker_id: str | None, barrier: list[asyncio.Future[None]]
+    ) -> tuple[list[Task], bool]:
+        """Deliver up to ``count`` visible tasks of ``qname`` in queue order; (delivered, held).
+
+        Unknown and finished tasks are dropped from the queue (as conductor-oss). ``held`` says
+        that a limit of the head task stopped the delivery: the task stays where it is and so
+        does everything behind it. Before the first delivery ``barrier`` gets the commit barrier
+        of the changes made so far: the poll answers once the tasks' creation is durable, not
+        the IN_PROGRESS marks made here (docs/compat.md: a crash in between re-delivers, as when
+        a worker dies).
+        """
+        rt = self.rt
+        out: list[Task] = []
+        held = False
+        now = rt.clock()
+
+        def admit(task_id: str) -> bool | None:
+            nonlocal held
+            t = rt.tasks.get(task_id)
+            if t is None or t.status.terminal:
+                return False
+            wf = rt.workflows.get(t.workflowInstanceId)
+            if wf is None or wf.status.terminal:
+                return False
+            if not rt.limits.admit(t, now):
+                held = True
+                return None
+            if not barrier:
+                barrier.append(rt.committer.barrier())
+            out.append(self._deliver(t, wf, worker_id, now))
+            return True
+
+        rt.queue.take(qname, count, admit)
+        return out, held
+
+    def _deliver(self, t: Task, wf: Workflow, worker_id: str | None, now: int) -> Task:
+        """Hand a task to a worker: IN_PROGRESS, pollCount+1 (the poll is the ack)."""
         old = t.status
         t.status = TaskStatus.IN_PROGRESS
         if not t.startTime:
@@ -91,8 +135,8 @@ class TaskService:
         nxt: Task | None = None
         if t.status.terminal:
             worker_id = result.get("workerId") if isinstance(result, dict) else None
-            for tid in self.rt.queue.pop(self.rt.queue_name(t), 1):
-                nxt = self._deliver(tid, worker_id)
+            delivered, _ = self._take(self.rt.queue_name(t), 1, worker_id, [])
+            nxt = delivered[0] if delivered else None
         self.wx.timers.rearm()
         await self.rt.committer.barrier()
         return nxt
@@ -218,5 +262,21 @@ class TaskService:
 
     def all_poll_data(self) -> list[PollDataRow]:
         return [PollDataRow(q, d, w, ts) for (q, d), (w, ts) in sorted(self.rt.poll_times.items())]
+
+    def requeue(self, task_type: str) -> int:
+        """Put every SCHEDULED worker task of ``task_type`` back into its queue (honouring what is
+        left of its callback delay); how many."""
+        now = self.rt.clock()
+        count = 0
+        for wf in self.rt.workflows.values():
+            if wf.status.terminal:
+                continue
+            for t in wf.tasks:
+                if t.taskType == task_type and t.status == TaskStatus.SCHEDULED and type_of(t.node.type).kind == "worker":
+                    due = t.updateTime + t.callbackAfterSeconds * 1000
+                    self.rt.enqueue(wf, t, max(0, due - now))
+                    count += 1
+        self.wx.timers.rearm()
+        return count
 
     # ------------------------------------------------------------------------------------------

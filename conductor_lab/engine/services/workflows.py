@@ -5,15 +5,25 @@ returns.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
-from conductor_lab.engine import search
-from conductor_lab.engine.model import StartWorkflowRequest, Task, Workflow, WorkflowStatus
+from conductor_lab.engine import commands, search
+from conductor_lab.engine.model import (
+    RerunWorkflowRequest,
+    StartWorkflowRequest,
+    Task,
+    Workflow,
+    WorkflowStatus,
+)
 from conductor_lab.engine.runtime import Runtime
-from conductor_lab.engine.workflow_executor import WorkflowExecutor, output_or_empty
-from conductor_lab.errors import Conflict, InvalidInput, MalformedBody, NotFound
+from conductor_lab.engine.workflow_executor import WorkflowExecutor
+from conductor_lab.errors import ConductorLabError, Conflict, InvalidInput, MalformedBody, NotFound
+
+#: at most this many workflow ids in one bulk request (conductor-oss)
+MAX_BULK = 1000
 
 
 class WorkflowService:
@@ -122,9 +132,156 @@ class WorkflowService:
             raise Conflict("Cannot terminate a COMPLETED workflow.")
         if wf.status == WorkflowStatus.TERMINATED:
             return
-        self.wx.end(wf, WorkflowStatus.TERMINATED, reason, output_or_empty(wf), self.rt.clock())
+        with self.rt.caused_by("terminate"):
+            self.wx.terminate(wf, reason)
         self.wx.timers.rearm()
         await self.rt.committer.barrier()
+
+    # -- control verbs (engine/commands.py) ------------------------------------------------------
+
+    async def pause_workflow(self, workflow_id: str) -> None:
+        wf = await self.rt.workflow(workflow_id)
+        self.wx.command(wf, commands.pause(wf), "pause")
+        await self.rt.committer.barrier()
+
+    async def resume_workflow(self, workflow_id: str) -> None:
+        wf = await self.rt.workflow(workflow_id)
+        self.wx.command(wf, commands.resume(wf, self.rt.clock()), "resume")
+        await self.rt.committer.barrier()
+
+    async def retry_workflow(self, workflow_id: str, *, resume_subworkflow_tasks: bool = False) -> None:
+        """Retry the failed tasks; with ``resume_subworkflow_tasks`` a failed sub-workflow is
+        retried in place (its own failed task) instead of starting a new child."""
+        wf = await self.rt.workflow(workflow_id)
+        if resume_subworkflow_tasks and wf.status.terminal:
+            child = await self._failed_child(wf)
+            if child is not None:
+                await self.retry_workflow(child.workflowId, resume_subworkflow_tasks=True)
+                return
+        d = commands.retry(wf, self.rt.clock(), new_id=self.wx.new_id, defs=self.rt.meta)
+        self.wx.command(wf, d, "retry")
+        await self.rt.committer.barrier()
+
+    async def _failed_child(self, wf: Workflow) -> Workflow | None:
+        """The child of the first unsuccessful SUB_WORKFLOW task, when it ended unsuccessfully."""
+        last: dict[str, Task] = {}
+        for t in wf.tasks:
+            if not t.retried:
+                last[t.referenceTaskName] = t
+        for t in last.values():
+            if t.status.terminal and not t.status.successful:
+                if t.node.type != "SUB_WORKFLOW" or not t.subWorkflowId:
+                    return None
+                try:
+                    child = await self.rt.workflow(t.subWorkflowId)
+                except NotFound:
+                    return None
+                return child if child.status.terminal and not child.status.successful else None
+        return None
+
+    async def restart_workflow(self, workflow_id: str, *, use_latest_definitions: bool = False) -> None:
+        wf = await self.rt.workflow(workflow_id)
+        definition = None
+        if use_latest_definitions and wf.status.terminal:
+            try:
+                latest = self.rt.meta.get_workflow_def(wf.definition.name)
+            except NotFound:
+                latest = None
+            if latest is not None:
+                sid, snap, new_text = self.rt.meta.snapshot_for(latest, registered=True)
+                if new_text is not None:
+                    self.rt.committer.snapshot(sid, new_text)
+                definition = (sid, snap)
+        self.wx.command(wf, commands.restart(wf, self.rt.clock(), definition), "restart")
+        await self.rt.committer.barrier()
+
+    async def rerun_workflow(self, workflow_id: str, request: Any) -> str:
+        """Rerun (``RerunWorkflowRequest``) from the start or from a task, here or in a sub-workflow."""
+        if not isinstance(request, dict):
+            raise MalformedBody("Cannot deserialize RerunWorkflowRequest from a non-object JSON value")
+        r: RerunWorkflowRequest = RerunWorkflowRequest.parse(request)
+        wf = await self.rt.workflow(workflow_id)
+        task_id = r.reRunFromTaskId
+        if task_id and wf.status.terminal and not any(t.taskId == task_id for t in wf.tasks):
+            child = await self._child_holding(wf, task_id)
+            if child is None:
+                raise InvalidInput(f"Task {task_id} not found")
+            await self.rerun_workflow(child.workflowId, request)
+            return workflow_id
+        d = commands.rerun(
+            wf,
+            self.rt.clock(),
+            task_id=task_id or None,
+            workflow_input=r.workflowInput,
+            task_input=r.taskInput,
+            correlation_id=r.correlationId,
+        )
+        self.wx.command(wf, d, "rerun")
+        await self.rt.committer.barrier()
+        return workflow_id
+
+    async def _child_holding(self, wf: Workflow, task_id: str) -> Workflow | None:
+        """The sub-workflow (at any depth) that has the task ``task_id``."""
+        for t in wf.tasks:
+            if t.node.type == "SUB_WORKFLOW" and t.subWorkflowId:
+                try:
+                    child = await self.rt.workflow(t.subWorkflowId)
+                except NotFound:
+                    continue
+                if any(c.taskId == task_id for c in child.tasks):
+                    return child
+                deeper = await self._child_holding(child, task_id)
+                if deeper is not None:
+                    return deeper
+        return None
+
+    async def skip_task(self, workflow_id: str, ref: str, request: Any = None) -> None:
+        """A SKIPPED task for ``ref`` (SkipTaskRequest ``taskInput`` / ``taskOutput`` if given)."""
+        req = request if isinstance(request, dict) else {}
+        task_input = req.get("taskInput") if isinstance(req.get("taskInput"), dict) else None
+        task_output = req.get("taskOutput") if isinstance(req.get("taskOutput"), dict) else None
+        wf = await self.rt.workflow(workflow_id)
+        d = commands.skip(
+            wf, ref, self.rt.clock(), new_id=self.wx.new_id, task_input=task_input, task_output=task_output
+        )
+        self.wx.command(wf, d, "skip")
+        await self.rt.committer.barrier()
+
+    async def reset_callbacks(self, workflow_id: str) -> None:
+        wf = await self.rt.workflow(workflow_id)
+        self.wx.command(wf, commands.reset_callbacks(wf), "resetcallbacks")
+        await self.rt.committer.barrier()
+
+    # -- bulk ---------------------------------------------------------------------------------
+
+    async def bulk(self, verb: str, workflow_ids: Any, **options: Any) -> tuple[list[str], dict[str, str]]:
+        """Apply one verb to each id in turn (failures do not stop the batch): (succeeded, errors)."""
+        if not isinstance(workflow_ids, list) or not all(isinstance(i, str) for i in workflow_ids):
+            raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList<java.lang.String>`")
+        if not workflow_ids or len(workflow_ids) > MAX_BULK:
+            raise InvalidInput(f"Cannot process more than {MAX_BULK} workflows. Please use multiple requests.")
+        steps: dict[str, Callable[[str], Awaitable[Any]]] = {
+            "pause": self.pause_workflow,
+            "resume": self.resume_workflow,
+            "restart": lambda i: self.restart_workflow(
+                i, use_latest_definitions=bool(options.get("use_latest_definitions"))
+            ),
+            "retry": self.retry_workflow,
+            "terminate": lambda i: self.terminate_workflow(i, options.get("reason")),
+            "remove": lambda i: self.remove_workflow(i, archive=bool(options.get("archive", True))),
+        }
+        plan = ["terminate", "remove"] if verb == "terminate-remove" else [verb]
+        ok: list[str] = []
+        errors: dict[str, str] = {}
+        for wid in workflow_ids:
+            for step in plan:
+                try:
+                    await steps[step](wid)
+                except ConductorLabError as exc:
+                    errors[wid] = exc.message
+                    break
+                ok.append(wid)  # terminate-remove: twice when both steps succeed, as upstream
+        return ok, errors
 
     async def decide(self, workflow_id: str) -> None:
         wf = await self.rt.workflow(workflow_id)

@@ -56,6 +56,7 @@ class TransitionRow(NamedTuple):
     task_type: str | None
     status: str
     reason: str | None
+    cause: str | None = None  # the control verb that caused it (pause, retry, ...); None otherwise
 
 
 class LogRow(NamedTuple):

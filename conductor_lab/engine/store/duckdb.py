@@ -122,7 +122,7 @@ SNAPSHOTS = _table("cl_snapshots", "snapshot_id VARCHAR, json VARCHAR", ("snapsh
 TRANSITIONS = _table(
     "cl_transitions",
     "ts BIGINT, workflow_id VARCHAR, task_id VARCHAR, ref_name VARCHAR, task_type VARCHAR,"
-    "status VARCHAR, reason VARCHAR",
+    "status VARCHAR, reason VARCHAR, cause VARCHAR",
 )
 TASK_LOGS = _table("cl_task_logs", "task_id VARCHAR, created_time BIGINT, log VARCHAR")
 POLL_DATA = _table(
@@ -347,6 +347,8 @@ class DuckDBStore:
                 con.execute(t.ddl())
             for ddl in INDEXES:
                 con.execute(ddl)
+            # columns added after a file was created (older files gain them in place)
+            con.execute("ALTER TABLE cl_transitions ADD COLUMN IF NOT EXISTS cause VARCHAR")
             row = con.execute("SELECT value FROM cl_meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 con.execute("INSERT INTO cl_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])

@@ -334,7 +334,7 @@ class WorkflowIndex:
             self.by_ref[ref] = t
             self.by_base[base_ref(t)] = t
             self.first.setdefault(ref, t)
-            if not (t.executed or t.retried):
+            if not (t.executed or t.retried or t.status == TaskStatus.SKIPPED):
                 self.open[t.taskId] = t
                 if not t.status.terminal and reevaluates(t.node.type):
                     self.containers[t.taskId] = t
