@@ -33,6 +33,8 @@ from conductor_lab.engine.model import Task, Workflow
 from conductor_lab.engine.queue import MemoryQueue
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.services.definitions import DefinitionService
+from conductor_lab.engine.services.search import SearchService
+from conductor_lab.engine.services.sync import SyncService
 from conductor_lab.engine.services.tasks import TaskService
 from conductor_lab.engine.services.workflows import WorkflowService
 from conductor_lab.engine.store.base import Store
@@ -62,6 +64,8 @@ class Executor:
         self.definitions = DefinitionService(self.rt)
         self.workflow_ops = WorkflowService(self.rt, self.wx)
         self.task_ops = TaskService(self.rt, self.wx)
+        self.sync = SyncService(self.rt, self.wx, self.workflow_ops, self.task_ops)
+        self.search = SearchService(self.rt)
         self.events = EventService(self)
         self.wx.events = self.events
 
@@ -101,7 +105,11 @@ class Executor:
         self.skip_task = w.skip_task
         self.reset_callbacks = w.reset_callbacks
         self.bulk = w.bulk
-        self.search_workflows = w.search_workflows
+        self.search_workflows = self.search.search_workflows
+        self.search_workflows_v2 = self.search.search_workflows_v2
+        self.search_workflows_by_tasks = self.search.search_workflows_by_tasks
+        self.search_tasks = self.search.search_tasks
+        self.search_tasks_v2 = self.search.search_tasks_v2
         self.poll = t.poll
         self.update_task = t.update_task
         self.update_task_v2 = t.update_task_v2
@@ -115,6 +123,12 @@ class Executor:
         self.poll_data = t.poll_data
         self.all_poll_data = t.all_poll_data
         self.requeue = t.requeue
+        # synchronous execution, signals, test runs
+        self.execute_workflow = self.sync.execute_workflow
+        self.test_workflow = self.sync.test_workflow
+        self.update_task_sync = self.sync.update_task_sync
+        self.signal_task = self.sync.signal
+        self.signal_task_sync = self.sync.signal_sync
 
     # ------------------------------------------------------------------------------------------
     # lifecycle

@@ -68,6 +68,8 @@ class Runtime:
         self._committer: GroupCommitter | None = None
         #: the control verb whose changes are being recorded (``TransitionRow.cause``)
         self.cause: str | None = None
+        #: set (and dropped) at the next task or workflow change; exists only while someone waits
+        self._change: asyncio.Event | None = None
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -235,9 +237,29 @@ class Runtime:
     # ------------------------------------------------------------------------------------------
     # recording changes for the group commit (with the transitions history)
 
+    def change_event(self) -> asyncio.Event:
+        """An event set at the next change of any task or workflow (a broadcast to waiters).
+
+        Waiters (synchronous execution) take the event, check their condition, then wait on
+        it: a change made in between sets it, so no change is missed. Nothing is kept when
+        nobody waits; changes made in one loop turn wake the waiters once.
+        """
+        ev = self._change
+        if ev is None:
+            ev = self._change = asyncio.Event()
+        return ev
+
+    def _changed(self) -> None:
+        ev = self._change
+        if ev is not None:
+            self._change = None
+            ev.set()
+
     def task_changed(self, t: Task, old: TaskStatus | None) -> None:
         """Every change of a task passes here: commit, history, and the concurrency limits."""
         self.committer.task(t)
+        if self._change is not None:
+            self._changed()
         if self.limits.track(t):  # it left IN_PROGRESS: a poller parked on its queue may go on
             self.queue.notify(self.queue_name(t))
         if t.status != old:
@@ -256,6 +278,8 @@ class Runtime:
 
     def workflow_changed(self, wf: Workflow, old: WorkflowStatus | None) -> None:
         self.committer.workflow(wf)
+        if self._change is not None:
+            self._changed()
         if wf.status != old:
             self.committer.transition(
                 TransitionRow(

@@ -1,96 +1,114 @@
-"""Workflow search: conductor-oss's SQL-index query syntax and WorkflowSummary rendering."""
+"""Search parameters in conductor-oss's SQL-index syntax (``SqliteIndexQueryBuilder`` and
+``PostgresIndexQueryBuilder`` in sqlite-/postgres-persistence, the default server's index).
+
+``query`` (contract section 8.2)::
+
+    query   := clause ( " AND " clause )*     split on the literal " AND " (upper case, single spaces)
+    clause  := field \\s? op \\s? value         at the clause's start (spaces and "(" may come first)
+    field   := [a-zA-Z]+                       camelCase, mapped to a column as camelCase -> snake_case
+    op      := "=" | ">" | "<" | "IN"           case-sensitive; no OR, no parentheses, no !=, >=, IS NULL
+    value   := the rest: quotes and parentheses removed, split on "," (IN lists)
+
+* ``IN`` with one value is ``=``; ``=`` with a ``*`` in the value is a case-insensitive LIKE
+  (``*`` -> ``%``), e.g. ``correlationId = 'order-*'``.
+* ``...Time`` fields take epoch milliseconds.
+* A clause that does not parse -> 400 ``Incorrectly formatted query string: <clause>``.
+* Unknown fields are ignored (the store decides which fields it has).
+
+``freeText``: ``*`` (or empty) matches everything; any other text is a case-insensitive substring
+of the stored JSON document. ``sort``: ``field[:ASC|DESC]``, several separated by ``|``.
+
+Where conductor-oss answers with garbage or a 500, this module answers 400 (docs/compat.md,
+"Search"): a non-numeric time value, ``>=`` / ``<=``, and a clause that does not start with its
+field. (conductor-oss looks for the pattern anywhere in the clause, so ``status != RUNNING``
+matched ``RUNN`` ``IN`` ``G``, an unknown field, and the clause was silently dropped.)
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
-from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.store.base import SearchQuery
 from conductor_lab.errors import InvalidInput
 
-MAX_SIZE = 5000
-_CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=|>|<|IN\b)\s*(.+?)\s*$", re.IGNORECASE)
+__all__ = ["MAX_WORKFLOW_SIZE", "SearchQuery", "parse", "parse_query", "parse_sort", "snake"]
+
+#: workflow search (``/api/workflow/search*``) refuses larger pages (``@Max(5000)`` upstream)
+MAX_WORKFLOW_SIZE = 5000
+
+_CLAUSE = re.compile(r"[\s(]*([a-zA-Z]+)\s?(=|>|<|IN)\s?(.*)", re.DOTALL)
+_STRIP = re.compile(r"[\"'()]")
+_SNAKE = re.compile(r"\B([A-Z])")
 
 
-def _strip(value: str) -> str:
-    return value.strip().strip("()").strip().strip("'\"")
+def snake(name: str) -> str:
+    """conductor-oss's ``camelToSnake``: ``workflowType`` -> ``workflow_type``."""
+    return _SNAKE.sub(r"_\1", name).lower()
 
 
-def parse(*, start: int, size: int, sort: str | None, free_text: str | None, query: str | None) -> SearchQuery:
-    """Parse search parameters (clauses joined by ``AND``; ``=``, ``>``, ``<``, ``IN``; ``*`` wildcards)."""
-    if size > MAX_SIZE:
-        raise InvalidInput(f"Cannot return more than {MAX_SIZE} workflows. Please use pagination.")
+def _bad(clause: str) -> InvalidInput:
+    return InvalidInput(f"Incorrectly formatted query string: {clause}")
+
+
+def parse_clause(clause: str) -> tuple[str, str, Any]:
+    """One clause -> ``(field, op, value)``; op is ``=``, ``>``, ``<``, ``IN`` (value: a list) or ``LIKE``."""
+    m = _CLAUSE.match(clause)
+    if m is None:
+        raise _bad(clause)
+    field, op, raw = m.group(1), m.group(2), _STRIP.sub("", m.group(3))
+    if op in (">", "<") and raw.lstrip().startswith("="):
+        raise _bad(clause)  # ">=" / "<=": not in the grammar
+    values = [v.strip() for v in raw.split(",")] if op == "IN" else [raw.strip()]
+    if op == "IN" and len(values) == 1:
+        op = "="
+    if field.endswith("Time"):
+        try:
+            ints = [int(v) for v in values]
+        except ValueError:
+            raise _bad(clause) from None
+        return (field, op, ints) if op == "IN" else (field, op, ints[0])
+    if op == "IN":
+        return field, op, values
+    value = values[0]
+    if op == "=" and "*" in value:
+        return field, "LIKE", value.replace("*", "%")
+    return field, op, value
+
+
+def parse_query(query: str | None) -> list[tuple[str, str, Any]]:
+    if query is None or not query.strip():
+        return []
+    return [parse_clause(part) for part in query.split(" AND ")]
+
+
+def parse_sort(sort: str | None) -> list[tuple[str, bool]]:
+    """``field[:ASC|DESC]|...`` -> ``[(field, ascending)]``; items with another direction are dropped."""
+    order: list[tuple[str, bool]] = []
+    for item in (sort or "").split("|"):
+        name, sep, direction = item.strip().partition(":")
+        direction = direction.strip().upper() if sep else "ASC"
+        if name.strip() and direction in ("ASC", "DESC"):
+            order.append((name.strip(), direction == "ASC"))
+    return order
+
+
+def parse(
+    *,
+    start: int = 0,
+    size: int = 100,
+    sort: str | None = None,
+    free_text: str | None = "*",
+    query: str | None = None,
+) -> SearchQuery:
+    """The search parameters of conductor-oss's REST resources -> a ``SearchQuery``."""
     if start < 0 or size < 0:
         raise InvalidInput("start and size must not be negative")
-    clauses: list[tuple[str, str, Any]] = []
-    if query and query.strip():
-        for part in query.split(" AND "):
-            m = _CLAUSE.match(part)
-            if m is None:
-                raise InvalidInput(f"Incorrectly formatted query string: {query}")
-            fld, op, raw = m.group(1), m.group(2).upper(), m.group(3)
-            if op == "IN":
-                values = [_strip(v) for v in raw.strip().strip("()").split(",") if _strip(v)]
-                if len(values) == 1:
-                    clauses.append((fld, "=", values[0]))
-                else:
-                    clauses.append((fld, "IN", values))
-                continue
-            value = _strip(raw)
-            if op == "=" and "*" in value:
-                clauses.append((fld, "LIKE", value.replace("*", "%")))
-            elif fld.endswith("Time") or fld == "version":
-                try:
-                    clauses.append((fld, op, int(value)))
-                except ValueError:
-                    raise InvalidInput(f"Incorrectly formatted query string: {query}") from None
-            else:
-                clauses.append((fld, op, value))
-    order: list[tuple[str, bool]] = []
-    if sort:
-        for item in sort.split("|"):
-            if not item.strip():
-                continue
-            name, _, direction = item.partition(":")
-            order.append((name.strip(), direction.strip().upper() != "DESC"))
-    text = free_text if free_text and free_text.strip() not in ("", "*") else None
-    return SearchQuery(clauses=clauses, free_text=text, sort=order, start=start, size=size)
-
-
-def iso(ms: int | None) -> str | None:
-    if not ms:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def summary(wf: dict[str, Any]) -> dict[str, Any]:
-    """WorkflowSummary from a workflow's stored state JSON (contract 3.11)."""
-    start = wf.get("createTime") or 0
-    end = wf.get("endTime") or 0
-    inp = to_java_string(wf.get("input") or {})
-    out = to_java_string(wf.get("output") or {})
-    s: dict[str, Any] = {
-        "workflowType": wf.get("workflowName"),
-        "version": wf.get("workflowVersion"),
-        "workflowId": wf.get("workflowId"),
-        "correlationId": wf.get("correlationId"),
-        "startTime": iso(start),
-        "updateTime": iso(wf.get("updateTime")),
-        "endTime": iso(end) if end else None,
-        "status": wf.get("status"),
-        "input": inp,
-        "output": out,
-        "reasonForIncompletion": wf.get("reasonForIncompletion"),
-        "executionTime": end - start if end else 0,
-        "event": wf.get("event"),
-        "failedReferenceTaskNames": ",".join(wf.get("failedReferenceTaskNames") or []),
-        "failedTaskNames": wf.get("failedTaskNames") or [],
-        "priority": wf.get("priority") or 0,
-        "taskToDomain": wf.get("taskToDomain") or {},
-        "parentWorkflowId": wf.get("parentWorkflowId") or "",
-        "inputSize": len(inp),
-        "outputSize": len(out),
-    }
-    return {k: v for k, v in s.items() if v is not None}
+    text = free_text.strip() if free_text else ""
+    return SearchQuery(
+        clauses=parse_query(query),
+        free_text=text if text not in ("", "*") else None,
+        sort=parse_sort(sort),
+        start=start,
+        size=size,
+    )

@@ -80,10 +80,10 @@ class WorkflowExecutor:
     ) -> Workflow:
         """Create a workflow execution and take its first decisions (not yet durable)."""
         rt = self.rt
-        if r.priority < 0 or r.priority > 99:
-            raise validation_error(
-                "startWorkflow.startWorkflowRequest.priority", "priority: must be between 0 and 99", r.priority
-            )
+        if r.priority < 0 or r.priority > 99:  # StartWorkflowRequest's @Min / @Max messages
+            bound = "maximum 99" if r.priority > 99 else "minimum 0"
+            message = f"priority: {r.priority} should be {bound}"
+            raise validation_error("startWorkflow.startWorkflowRequest.priority", message, r.priority)
         if r.workflowDef is not None:
             wd = parse_workflow_def(
                 r.workflowDef, "startWorkflow.startWorkflowRequest.workflowDef", rt.meta.task_defs

@@ -41,6 +41,11 @@ ROUTES: tuple[Route, ...] = (
     # workflows
     Route("/api/workflow", h.StartWorkflowHandler),
     Route("/api/workflow/search", h.WorkflowSearchHandler),
+    Route("/api/workflow/search-v2", h.WorkflowSearchV2Handler),
+    Route("/api/workflow/search-by-tasks", h.WorkflowSearchByTasksHandler),
+    Route("/api/workflow/search-by-tasks-v2", h.WorkflowSearchByTasksV2Handler),
+    Route("/api/workflow/test", h.TestWorkflowHandler),
+    Route("/api/workflow/execute/{name}/{version:int}", h.ExecuteWorkflowHandler),
     Route("/api/workflow/running/{name}", h.RunningWorkflowsHandler),
     Route("/api/workflow/decide/{workflowId}", h.DecideHandler),
     Route("/api/workflow/bulk/pause", h.BulkPauseHandler),
@@ -66,6 +71,8 @@ ROUTES: tuple[Route, ...] = (
     # tasks
     Route("/api/tasks", h.TasksHandler),
     Route("/api/tasks/update-v2", h.UpdateTaskV2Handler),
+    Route("/api/tasks/search", h.TaskSearchHandler),
+    Route("/api/tasks/search-v2", h.TaskSearchV2Handler),
     Route("/api/tasks/poll/batch/{tasktype}", h.BatchPollHandler),
     Route("/api/tasks/poll/{tasktype}", h.PollHandler),
     Route("/api/tasks/queue/size", h.QueueSizeHandler),
@@ -75,6 +82,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tasks/queue/polldata/all", h.AllPollDataHandler),
     Route("/api/tasks/queue/polldata", h.PollDataHandler),
     Route("/api/tasks/{taskId}/log", h.TaskLogHandler),
+    Route("/api/tasks/{workflowId}/{status}/signal/sync", h.SignalSyncHandler),
+    Route("/api/tasks/{workflowId}/{status}/signal", h.SignalHandler),
+    Route("/api/tasks/{workflowId}/{taskRefName}/{status}/sync", h.UpdateTaskSyncHandler),
     Route("/api/tasks/{workflowId}/{taskRefName}/{status}", h.UpdateTaskByRefHandler),
     Route("/api/tasks/{taskId}", h.TaskHandler),
     # event handlers

@@ -24,7 +24,6 @@ from conductor_lab.server.base import (
 )
 
 MAX_POLL_TIMEOUT_MS = 5000
-MAX_SEARCH_SIZE = 5000
 
 _WORKER_ID = Param("workerid", doc="id of the polling worker")
 _DOMAIN = Param("domain", doc="task domain")
@@ -158,9 +157,11 @@ class WorkflowDefVersionHandler(BaseHandler):
 
 
 def _priority(value: int) -> int:
+    """The ``priority`` query parameter of start-by-name (``WorkflowService.startWorkflow``'s
+    ``@Min``/``@Max`` messages; a StartWorkflowRequest body says ``priority: N should be ...``)."""
     if not 0 <= value <= 99:
-        bound = "maximum 99" if value > 99 else "minimum 0"
-        raise validation_error("startWorkflow.priority", f"priority: {value} should be {bound}", value)
+        message = "99 is the maximum priority value" if value > 99 else "0 is the minimum priority value"
+        raise validation_error("startWorkflow.priority", message, value)
     return value
 
 
@@ -363,6 +364,78 @@ class ResetCallbacksHandler(BaseHandler):
         self.reply_no_content()
 
 
+# Synchronous execution, signals and test runs (contract 7.11, 7.12)
+
+_RETURN_STRATEGY = Param(
+    "returnStrategy",
+    default="TARGET_WORKFLOW",
+    doc="TARGET_WORKFLOW, BLOCKING_WORKFLOW, BLOCKING_TASK or BLOCKING_TASK_INPUT",
+)
+_RETURN_STRATEGIES = ("TARGET_WORKFLOW", "BLOCKING_WORKFLOW", "BLOCKING_TASK", "BLOCKING_TASK_INPUT")
+
+
+def _return_strategy(value: str) -> str:
+    if value not in _RETURN_STRATEGIES:  # MethodArgumentTypeMismatchException upstream: 500
+        raise MalformedBody(
+            "Failed to convert value of type 'java.lang.String' to required type "
+            "'WorkflowSignalReturnStrategy'; "
+            f"No enum constant org.conductoross.conductor.model.WorkflowSignalReturnStrategy.{value}"
+        )
+    return value
+
+
+def _task_result_status(status: str) -> str:
+    if status not in RESULT_STATUS_NAMES:
+        raise MalformedBody(
+            "Failed to convert value of type 'java.lang.String' to required type 'TaskResult.Status'; "
+            f"No enum constant TaskResult.Status.{status}"
+        )
+    return status
+
+
+class ExecuteWorkflowHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Start a workflow and wait until it ends, reaches a blocking task, or waitForSeconds pass",
+        query=[
+            Param("requestId", doc="echoed in the response; a random UUID when absent"),
+            Param("waitUntilTaskRef", doc="comma-separated task reference names: return once one has ended"),
+            Param("waitForSeconds", "int", 10, doc="0 means 10"),
+            Param("consistency", default="DURABLE", doc="accepted and ignored"),
+            _RETURN_STRATEGY,
+        ],
+        body=Body("object", "StartWorkflowRequest", "name and version are taken from the path"),
+        returns=[ok_json("SignalResponse", "WorkflowRun or TaskRun, by returnStrategy")],
+        doc="Path version 0 means the latest version. A WAIT without duration/until anywhere in the "
+        "workflow or its running sub-workflows is a blocking task; on timeout signalTimeout is true.",
+    )
+    async def post(self, name: str, version: int) -> None:
+        result = await self.executor.execute_workflow(
+            name,
+            version,
+            self.body(),
+            request_id=self.q["requestId"],
+            wait_until_task_ref=self.q["waitUntilTaskRef"],
+            wait_for_seconds=self.q["waitForSeconds"],
+            return_strategy=_return_strategy(self.q["returnStrategy"]),
+        )
+        self.reply_json(shapes.signal_response(result))
+
+
+class TestWorkflowHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Run a workflow with mocked task results (taskRefToMockOutput) in a random task domain",
+        body=Body("object", "WorkflowTestRequest"),
+        returns=[ok_json("Workflow")],
+    )
+    async def post(self) -> None:
+        wf = await self.executor.test_workflow(self.body())
+        self.reply_json(shapes.workflow(wf, self.executor.definition_json(wf)))
+
+
 # ------------------------------------------------------------------------------------------------
 # Bulk: /api/workflow/bulk (a JSON array of 1..1000 workflow ids; BulkResponse)
 
@@ -485,33 +558,6 @@ class RunningWorkflowsHandler(BaseHandler):
         self.reply_json(ids)
 
 
-class WorkflowSearchHandler(BaseHandler):
-    tag = "workflow"
-
-    @api(
-        "Search workflows (SearchResult<WorkflowSummary>)",
-        query=[
-            Param("start", "int", 0),
-            Param("size", "int", 100, doc="at most 5000"),
-            Param("sort", doc="field[:ASC|DESC], several separated by '|'"),
-            Param("freeText", default="*"),
-            Param("query", doc="e.g. workflowType = 'x' AND status IN (FAILED,TIMED_OUT)"),
-        ],
-        returns=[ok_json("SearchResult<WorkflowSummary>")],
-    )
-    async def get(self) -> None:
-        if self.q["size"] > MAX_SEARCH_SIZE:
-            raise InvalidInput(f"Cannot return more than {MAX_SEARCH_SIZE} workflows. Please use pagination.")
-        result = await self.executor.search_workflows(
-            start=self.q["start"],
-            size=self.q["size"],
-            sort=self.q["sort"],
-            free_text=self.q["freeText"],
-            query=self.q["query"],
-        )
-        self.reply_json(result)
-
-
 # ------------------------------------------------------------------------------------------------
 # Tasks: /api/tasks
 
@@ -614,12 +660,64 @@ class UpdateTaskByRefHandler(BaseHandler):
             self.reply_empty()
 
 
+class UpdateTaskSyncHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Update the pending task with this reference name and answer with the workflow (404 when none)",
+        query=[_WORKER_ID],
+        body=Body("object", "map", "task output (merged)"),
+        returns=[ok_json("Workflow")],
+    )
+    async def post(self, workflow_id: str, task_ref_name: str, status: str) -> None:
+        wf = await self.executor.update_task_sync(
+            workflow_id, task_ref_name, _task_result_status(status), self.body(), worker_id=self.q["workerid"]
+        )
+        self.reply_json(shapes.workflow(wf, self.executor.definition_json(wf)))
+
+
+class SignalHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Complete or fail the first pending WAIT task (also in running sub-workflows); no-op when none",
+        body=Body("object", "map", "task output (merged)"),
+    )
+    async def post(self, workflow_id: str, status: str) -> None:
+        await self.executor.signal_task(workflow_id, _task_result_status(status), self.body())
+        self.reply_empty()
+
+
+class SignalSyncHandler(BaseHandler):
+    tag = "tasks"
+
+    @api(
+        "Signal the pending WAIT task, then wait for the next blocking task or the end (404 when none)",
+        query=[_RETURN_STRATEGY, Param("timeoutMillis", "long", 5000)],
+        body=Body("object", "map", "task output (merged)"),
+        returns=[ok_json("SignalResponse", "WorkflowRun or TaskRun, by returnStrategy")],
+    )
+    async def post(self, workflow_id: str, status: str) -> None:
+        result = await self.executor.signal_task_sync(
+            workflow_id,
+            _task_result_status(status),
+            self.body(),
+            return_strategy=_return_strategy(self.q["returnStrategy"]),
+            timeout_ms=self.q["timeoutMillis"],
+        )
+        self.reply_json(shapes.signal_response(result))
+
+
 class TaskHandler(BaseHandler):
     tag = "tasks"
 
     @api("One task", returns=[ok_json("Task")])
     async def get(self, task_id: str) -> None:
-        self.reply_json(shapes.task(await self.executor.get_task(task_id)))
+        try:
+            task = await self.executor.get_task(task_id)
+        except NotFound:  # TaskResource's own message (its service answers null)
+            raise NotFound(f"Task not found for taskId: {task_id}") from None
+        self.reply_json(shapes.task(task))
 
 
 class TaskLogHandler(BaseHandler):
@@ -805,3 +903,94 @@ class EventHandlerHandler(BaseHandler):
     async def delete(self, name: str) -> None:
         await self.executor.events.remove_handler(name)
         self.reply_empty()
+
+
+# ------------------------------------------------------------------------------------------------
+# Search: /api/workflow/search*, /api/tasks/search* (contract section 8)
+
+_SORT = Param("sort", doc="field[:ASC|DESC], several separated by '|' (e.g. startTime:DESC|workflowId:ASC)")
+_FREE_TEXT = Param("freeText", default="*", doc="'*' = all; else a case-insensitive substring of the stored JSON")
+_QUERY = Param("query", doc="clauses joined by ' AND ' (=, >, <, IN): workflowType = 'x' AND status IN (FAILED,TIMED_OUT)")
+_SEARCH_QUERY = (Param("start", "int", 0), Param("size", "int", 100), _SORT, _FREE_TEXT, _QUERY)
+_WORKFLOW_SEARCH_QUERY = (
+    Param("start", "int", 0),
+    Param("size", "int", 100, doc="at most 5000"),
+    _SORT,
+    _FREE_TEXT,
+    _QUERY,
+    Param("classifier", doc="comma-separated classifiers (workflow, agent): adds classifier IN (...)"),
+    Param("topLevelOnly", "bool", False, doc="only workflows without a parent: adds parentWorkflowId=\"\""),
+)
+
+
+def _search_args(q: dict[str, Any], *, workflows: bool = False) -> dict[str, Any]:
+    args = {"start": q["start"], "size": q["size"], "sort": q["sort"], "free_text": q["freeText"], "query": q["query"]}
+    if workflows:
+        args.update(classifier=q["classifier"], top_level_only=q["topLevelOnly"])
+    return args
+
+
+class WorkflowSearchHandler(BaseHandler):
+    tag = "workflow"
+
+    @api("Search workflows", query=_WORKFLOW_SEARCH_QUERY, returns=[ok_json("SearchResult<WorkflowSummary>")])
+    async def get(self) -> None:
+        total, found = await self.executor.search_workflows(**_search_args(self.q, workflows=True))
+        self.reply_json(shapes.search_result(total, [shapes.workflow_summary(wf) for wf in found]))
+
+
+class WorkflowSearchV2Handler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Search workflows; full workflows (without tasks)",
+        query=_WORKFLOW_SEARCH_QUERY,
+        returns=[ok_json("SearchResult<Workflow>")],
+    )
+    async def get(self) -> None:
+        total, found = await self.executor.search_workflows_v2(**_search_args(self.q, workflows=True))
+        self.reply_json(shapes.search_result(total, _workflows(self.executor, found, False)))
+
+
+class WorkflowSearchByTasksHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Search tasks; the workflows of the page's tasks, each once",
+        query=_SEARCH_QUERY,
+        returns=[ok_json("SearchResult<WorkflowSummary>")],
+    )
+    async def get(self) -> None:
+        total, found = await self.executor.search_workflows_by_tasks(**_search_args(self.q))
+        self.reply_json(shapes.search_result(total, [shapes.workflow_summary(wf) for wf in found]))
+
+
+class WorkflowSearchByTasksV2Handler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Search tasks; the full workflows (without tasks) of the page's tasks, each once",
+        query=_SEARCH_QUERY,
+        returns=[ok_json("SearchResult<Workflow>")],
+    )
+    async def get(self) -> None:
+        total, found = await self.executor.search_workflows_by_tasks(**_search_args(self.q))
+        self.reply_json(shapes.search_result(total, _workflows(self.executor, found, False)))
+
+
+class TaskSearchHandler(BaseHandler):
+    tag = "tasks"
+
+    @api("Search tasks", query=_SEARCH_QUERY, returns=[ok_json("SearchResult<TaskSummary>")])
+    async def get(self) -> None:
+        total, found = await self.executor.search_tasks(**_search_args(self.q))
+        self.reply_json(shapes.search_result(total, [shapes.task_summary(t) for t in found]))
+
+
+class TaskSearchV2Handler(BaseHandler):
+    tag = "tasks"
+
+    @api("Search tasks; full tasks", query=_SEARCH_QUERY, returns=[ok_json("SearchResult<Task>")])
+    async def get(self) -> None:
+        total, found = await self.executor.search_tasks_v2(**_search_args(self.q))
+        self.reply_json(shapes.search_result(total, shapes.tasks(found)))

@@ -305,14 +305,16 @@ def test_inline_infinite_loop_is_interrupted_and_the_server_keeps_serving(
     assert story.wait_workflow(side, "COMPLETED")["output"] == {"k": 42}
     assert story.task(wid, "spin")["status"] == "IN_PROGRESS", "the loop must still be running"
 
-    wf = story.wait_workflow(wid, "FAILED", timeout=10)
+    wf = story.wait_workflow(wid, "FAILED", timeout=20)
     elapsed = time.monotonic() - t0
     spin = by_ref(wf)["spin"]
     assert spin["status"] == "FAILED_WITH_TERMINAL_ERROR"
     assert spin["outputData"]["error"] == "Script not evaluated within 4 seconds, interrupted."
     assert spin["reasonForIncompletion"] == spin["outputData"]["error"]
-    assert 3.5 <= elapsed <= 6.5, elapsed
-    assert 3500 <= spin["endTime"] - spin["startTime"] <= 6500, spin
+    # the 4 s limit counts the server process's CPU time (QuickJS uses clock()): 2 cores can use
+    # it up in 2 s of wall time; a machine busy with other work takes longer
+    assert 2.0 <= elapsed <= 15.0, elapsed
+    assert 2000 <= spin["endTime"] - spin["startTime"] <= 15000, spin
 
 
 # ------------------------------------------------------------------------------------------------
@@ -510,7 +512,7 @@ def test_http_read_timeout_fails_the_task(http: httpx.Client, local_http: LocalH
     key = local_http.key()
     t0 = time.monotonic()
     wid = story.start("leaf_http_timeout", {"base": local_http.base, "key": key})
-    wf = story.wait_workflow(wid, "FAILED", timeout=10)
+    wf = story.wait_workflow(wid, "FAILED", timeout=20)
     assert local_http.arrived[key].is_set()
     assert time.monotonic() - t0 < 5  # the 300 ms read timeout, not the handler, ended it
     assert summarize(wf["tasks"]) == [("slow", "HTTP", "FAILED")]

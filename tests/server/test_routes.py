@@ -45,6 +45,12 @@ def test_no_route_is_shadowed_by_an_earlier_one(route: Route) -> None:
         ("/api/tasks/abc", "/api/tasks/{taskId}"),
         ("/api/tasks/abc/log", "/api/tasks/{taskId}/log"),
         ("/api/tasks/w/ref/COMPLETED", "/api/tasks/{workflowId}/{taskRefName}/{status}"),
+        ("/api/tasks/w/ref/COMPLETED/sync", "/api/tasks/{workflowId}/{taskRefName}/{status}/sync"),
+        ("/api/tasks/w/COMPLETED/signal", "/api/tasks/{workflowId}/{status}/signal"),  # not ref COMPLETED
+        ("/api/tasks/w/COMPLETED/signal/sync", "/api/tasks/{workflowId}/{status}/signal/sync"),
+        ("/api/tasks/w/signal/COMPLETED", "/api/tasks/{workflowId}/{taskRefName}/{status}"),
+        ("/api/workflow/test", "/api/workflow/test"),
+        ("/api/workflow/execute/x/0", "/api/workflow/execute/{name}/{version:int}"),
         ("/api/workflow/search", "/api/workflow/search"),
         ("/api/workflow/a%2Fb", "/api/workflow/{workflowId}"),
         ("/api/workflow/running/x", "/api/workflow/running/{name}"),

@@ -21,7 +21,7 @@ from conductor_lab.engine.store.base import LogRow, PollDataRow
 from conductor_lab.engine.tasks import type_of
 from conductor_lab.engine.tasks.base import MAX_REASON, base_ref
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
-from conductor_lab.errors import ConductorLabError, MalformedBody
+from conductor_lab.errors import ConductorLabError, MalformedBody, NotFound
 
 MAX_LOGS_PER_RESULT = 10
 
@@ -71,16 +71,16 @@ class TaskService:
         return out
 
     def _take(
-        self, qname: str, count: int, worker_id: str | None, barrier: list[asyncio.Future[None]]
+        self, qname: str, count: int, worker_id: str | None, barrier: list[asyncio.Future[None]] | None
     ) -> tuple[list[Task], bool]:
         """Deliver up to ``count`` visible tasks of ``qname`` in queue order; (delivered, held).
 
         Unknown and finished tasks are dropped from the queue (as conductor-oss). ``held`` says
         that a limit of the head task stopped the delivery: the task stays where it is and so
-        does everything behind it. Before the first delivery ``barrier`` gets the commit barrier
-        of the changes made so far: the poll answers once the tasks' creation is durable, not
-        the IN_PROGRESS marks made here (docs/compat.md: a crash in between re-delivers, as when
-        a worker dies).
+        does everything behind it. Before the first delivery ``barrier`` (if given) gets the
+        commit barrier of the changes made so far: the poll answers once the tasks' creation is
+        durable, not the IN_PROGRESS marks made here (docs/compat.md: a crash in between
+        re-delivers, as when a worker dies).
         """
         rt = self.rt
         out: list[Task] = []
@@ -98,7 +98,7 @@ class TaskService:
             if not rt.limits.admit(t, now):
                 held = True
                 return None
-            if not barrier:
+            if barrier is not None and not barrier:
                 barrier.append(rt.committer.barrier())
             out.append(self._deliver(t, wf, worker_id, now))
             return True
@@ -135,7 +135,7 @@ class TaskService:
         nxt: Task | None = None
         if t.status.terminal:
             worker_id = result.get("workerId") if isinstance(result, dict) else None
-            delivered, _ = self._take(self.rt.queue_name(t), 1, worker_id, [])
+            delivered, _ = self._take(self.rt.queue_name(t), 1, worker_id, None)
             nxt = delivered[0] if delivered else None
         self.wx.timers.rearm()
         await self.rt.committer.barrier()
@@ -148,7 +148,10 @@ class TaskService:
             raise MalformedBody("Cannot deserialize value of type `java.util.LinkedHashMap` from a non-object value")
         if status not in RESULT_STATUS_NAMES:
             raise MalformedBody(f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}")
-        wf = await self.rt.workflow(workflow_id)
+        try:
+            wf = await self.rt.workflow(workflow_id)
+        except NotFound:  # conductor-oss finds no tasks for an unknown workflow: nothing updated
+            return None
         target = None
         for t in wf.tasks:
             if not t.status.terminal and (t.referenceTaskName == ref or base_ref(t) == ref):
@@ -179,6 +182,8 @@ class TaskService:
             errs.append({"path": "updateTask.taskResult.taskId", "message": "Task ID cannot be null or empty"})
         raise_if(errs)
         assert r.taskId is not None
+        if not r.extendLease:  # conductor-oss reads the workflow first: its 404 names the workflow
+            await self.rt.workflow(r.workflowInstanceId or "")
         t, wf = await self.rt.task(r.taskId)
         now = self.rt.clock()
         if r.extendLease:  # a heartbeat: only the response-timeout clock moves; nothing is re-queued

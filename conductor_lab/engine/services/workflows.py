@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
-from conductor_lab.engine import commands, search
+from conductor_lab.engine import commands
 from conductor_lab.engine.model import (
     RerunWorkflowRequest,
     StartWorkflowRequest,
@@ -288,19 +286,5 @@ class WorkflowService:
         self.wx.run(wf)
         self.wx.timers.rearm()
         await self.rt.committer.barrier()
-
-    async def search_workflows(
-        self,
-        *,
-        start: int = 0,
-        size: int = 100,
-        sort: str | None = None,
-        free_text: str = "*",
-        query: str | None = None,
-    ) -> dict[str, Any]:
-        q = search.parse(start=start, size=size, sort=sort, free_text=free_text, query=query)
-        await self.rt.committer.barrier()
-        total, rows = await self.rt.read(self.rt.store.search_workflows, q)
-        return {"totalHits": total, "results": [search.summary(orjson.loads(r.json)) for r in rows]}
 
     # ------------------------------------------------------------------------------------------

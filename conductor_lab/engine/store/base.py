@@ -151,10 +151,14 @@ class StoredWorkflow(NamedTuple):
 
 
 class SearchQuery(NamedTuple):
-    """A parsed workflow search (conductor-oss SQL-index semantics: clauses joined by AND)."""
+    """A parsed workflow or task search (conductor-oss SQL-index semantics, ``engine/search.py``).
 
-    clauses: list[tuple[str, str, Any]]  # (field, op, value); op in '=', '>', '<', 'IN', 'LIKE'
-    free_text: str | None  # None or '*' = everything
+    Fields are conductor-oss's names, camelCase or snake_case (``workflowType``, ``start_time``);
+    the store maps them to columns and ignores fields it does not know, as the SQL index does.
+    """
+
+    clauses: list[tuple[str, str, Any]]  # (field, op, value), ANDed; op in '=', '>', '<', 'IN' (list), 'LIKE'
+    free_text: str | None  # None or '*' = everything; else a case-insensitive substring of the JSON
     sort: list[tuple[str, bool]]  # (field, ascending)
     start: int
     size: int
@@ -206,7 +210,17 @@ class Store(Protocol):
 
     def get_task_logs(self, task_id: str) -> list[LogRow]: ...
 
-    def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]: ...
+    def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]:
+        """(how many workflows match, the page of them in the query's order)."""
+        ...
+
+    def search_tasks(self, query: SearchQuery) -> tuple[int, list[str]]:
+        """(how many tasks match, the page of their JSONs in the query's order)."""
+        ...
+
+    def get_workflows(self, workflow_ids: list[str]) -> dict[str, StoredWorkflow]:
+        """The stored workflows among ``workflow_ids`` (unknown ids are left out)."""
+        ...
 
     def workflow_ids(
         self,

@@ -56,6 +56,14 @@ from conductor_lab.engine.store.base import (
     SearchQuery,
     StoredWorkflow,
 )
+from conductor_lab.engine.store.duckdb_search import (
+    TASK_FIELDS,
+    WORKFLOW_FIELDS,
+    Compiled,
+    compile_query,
+    fetch_by_rowid,
+    page_rowids,
+)
 from conductor_lab.errors import InvalidInput
 
 __all__ = ["SCHEMA_VERSION", "DuckDBStore"]
@@ -79,9 +87,17 @@ class _Table:
     key: tuple[str, ...]  # upsert key columns; () = append-only
     schema: pa.Schema
     constraint: bool = True  # declare the key as PRIMARY KEY (an in-memory ART index)
+    #: (column, DuckDB type, SQL over the row's columns): columns the fold computes from the row
+    #: (not part of the rows a Batch carries), e.g. search fields read out of the JSON
+    derived: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        """The table's columns: the row's, then the derived ones."""
+        return tuple(c for c, _ in self.columns) + tuple(c for c, _, _ in self.derived)
 
     def ddl(self) -> str:
-        cols = ", ".join(f"{c} {t}" for c, t in self.columns)
+        cols = ", ".join([f"{c} {t}" for c, t in self.columns] + [f"{c} {t}" for c, t, _ in self.derived])
         if self.key and self.constraint:
             cols += f", PRIMARY KEY ({', '.join(self.key)})"
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
@@ -96,10 +112,17 @@ class _Table:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
-def _table(name: str, columns: str, key: tuple[str, ...] = (), *, constraint: bool = True) -> _Table:
+def _table(
+    name: str,
+    columns: str,
+    key: tuple[str, ...] = (),
+    *,
+    constraint: bool = True,
+    derived: tuple[tuple[str, str, str], ...] = (),
+) -> _Table:
     cols = tuple((c.split()[0], c.split()[1]) for c in columns.split(","))
     schema = pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in cols])
-    return _Table(name, cols, key, schema, constraint)
+    return _Table(name, cols, key, schema, constraint, derived)
 
 
 WORKFLOWS = _table(
@@ -117,6 +140,12 @@ TASKS = _table(
     "end_time BIGINT, update_time BIGINT, json VARCHAR",
     ("task_id",),
     constraint=False,
+    # task search fields of conductor-oss's task index that are not row columns (read from the
+    # JSON at fold time: filtering 3,000,000 task JSONs with json_extract takes 1-3 s)
+    derived=(
+        ("task_def_name", "VARCHAR", "json_extract_string(json, '$.taskDefName')"),
+        ("workflow_type", "VARCHAR", "json_extract_string(json, '$.workflowType')"),
+    ),
 )
 SNAPSHOTS = _table("cl_snapshots", "snapshot_id VARCHAR, json VARCHAR", ("snapshot_id",))
 TRANSITIONS = _table(
@@ -171,19 +200,6 @@ INDEXES: tuple[str, ...] = ()
 _RUNNING_SQL = "status IN ('RUNNING', 'PAUSED')"
 _RUNNING_PART = 25_000  # running workflows per load_running range: bounds DuckDB sort memory (256MB limit)
 
-# camelCase search fields -> (column, DuckDB type)
-_SEARCH_FIELDS: dict[str, tuple[str, str]] = {
-    "workflowId": ("workflow_id", "VARCHAR"),
-    "correlationId": ("correlation_id", "VARCHAR"),
-    "workflowType": ("workflow_name", "VARCHAR"),
-    "status": ("status", "VARCHAR"),
-    "startTime": ("create_time", "BIGINT"),
-    "endTime": ("end_time", "BIGINT"),
-    "updateTime": ("update_time", "BIGINT"),
-    "parentWorkflowId": ("parent_workflow_id", "VARCHAR"),
-    "version": ("workflow_version", "INTEGER"),
-}
-
 _Step = Callable[[duckdb.DuckDBPyConnection], None]
 
 #: DuckDB's memory limit (buffer cache, query memory); larger queries spill to disk.
@@ -227,10 +243,13 @@ def _rows_sql(t: _Table, key: str) -> str:
         (f"r[{i + 1}]" if typ == "VARCHAR" else f"CAST(r[{i + 1}] AS {typ})") + f" AS {col}"
         for i, (col, typ) in enumerate(t.columns)
     )
-    return (
+    sql = (
         f"SELECT _jseq, _i, {cols} FROM "
         f"(SELECT seq AS _jseq, unnest(b.{key}) AS r, generate_subscripts(b.{key}, 1) AS _i FROM _j)"
     )
+    if t.derived:
+        sql = f"SELECT *, {', '.join(f'{expr} AS {col}' for col, _, expr in t.derived)} FROM ({sql})"
+    return sql
 
 
 def _latest_sql(t: _Table, key: str) -> str:
@@ -246,7 +265,7 @@ def _match(t: _Table, other: str) -> str:
 
 
 def _upsert_sql(t: _Table, key: str) -> list[str]:
-    cols = ", ".join(c for c, _ in t.columns)
+    cols = ", ".join(t.all_columns)
     return [
         f"CREATE OR REPLACE TEMP TABLE _u AS {_latest_sql(t, key)}",
         f"DELETE FROM {t.name} USING _u WHERE {_match(t, '_u')}",
@@ -349,6 +368,7 @@ class DuckDBStore:
                 con.execute(ddl)
             # columns added after a file was created (older files gain them in place)
             con.execute("ALTER TABLE cl_transitions ADD COLUMN IF NOT EXISTS cause VARCHAR")
+            _add_derived_columns(con)
             row = con.execute("SELECT value FROM cl_meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 con.execute("INSERT INTO cl_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
@@ -611,74 +631,54 @@ class DuckDBStore:
         return [LogRow(*r) for r in rows]
 
     def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]:
-        where: list[str] = []
-        params: list[Any] = []
-        for fld, op, value in query.clauses:
-            mapped = _SEARCH_FIELDS.get(fld)
-            if mapped is None:
-                continue  # unknown fields are ignored (as the SQL index does)
-            col, typ = mapped
-            o = op.strip().upper()
-            if o == "IN":
-                values = value if isinstance(value, list | tuple | set | frozenset) else [value]
-                where.append(f"list_contains(?::{typ}[], {col})")
-                params.append([_coerce(fld, typ, v) for v in values])
-            elif o in ("=", ">", "<"):
-                if value is None:
-                    if o != "=":
-                        raise InvalidInput(f"search: {fld} {op} needs a value")
-                    where.append(f"{col} IS NULL")
-                else:
-                    where.append(f"{col} {o} ?::{typ}")
-                    params.append(_coerce(fld, typ, value))
-            elif o == "LIKE":
-                where.append(f"CAST({col} AS VARCHAR) LIKE ?")
-                params.append(str(value))
-            else:
-                raise InvalidInput(f"search: unsupported operator {op!r} for {fld}")
-        if query.free_text is not None and query.free_text.strip() not in ("", "*"):
-            # literal, case-insensitive substring (no LIKE wildcards to escape)
-            where.append("contains(lower(json), lower(?))")
-            params.append(query.free_text.strip())
-        where_sql = f" WHERE {' AND '.join(where)}" if where else ""
+        """conductor-oss's workflow search as SQL over ``cl_workflows`` (see ``duckdb_search``)."""
+        c = compile_query(query, WORKFLOW_FIELDS, key="workflow_id", default_order="create_time")
+        rows = self._search("cl_workflows", c, query, "json, snapshot_id")
+        return rows[0], [StoredWorkflow(*r) for r in rows[1]]
 
-        order: list[str] = []
-        seen: set[str] = set()
-        for fld, ascending in query.sort:
-            mapped = _SEARCH_FIELDS.get(fld)
-            if mapped is None or mapped[0] in seen:
-                continue
-            seen.add(mapped[0])
-            order.append(f"{mapped[0]} {'ASC' if ascending else 'DESC'}")
-        if not order:
-            order.append("create_time ASC")
-            seen.add("create_time")
-        if "workflow_id" not in seen:
-            order.append("workflow_id ASC")  # stable paging
+    def search_tasks(self, query: SearchQuery) -> tuple[int, list[str]]:
+        """conductor-oss's task search as SQL over ``cl_tasks`` (see ``duckdb_search``)."""
+        c = compile_query(query, TASK_FIELDS, key="task_id", default_order="scheduled_time")
+        total, rows = self._search("cl_tasks", c, query, "json")
+        return total, [r[0] for r in rows]
 
-        start = max(0, int(query.start))
-        size = max(0, int(query.size))
+    def _search(
+        self, table: str, c: Compiled, query: SearchQuery, columns: str
+    ) -> tuple[int, list[tuple[Any, ...]]]:
         cur = self._cursor()
         try:
-            cur.execute("BEGIN TRANSACTION")  # count and page from the same snapshot
+            cur.execute("BEGIN TRANSACTION")  # count, page and rows from one snapshot
             try:
-                row = cur.execute(f"SELECT count(*) FROM cl_workflows{where_sql}", params).fetchone()
-                total = int(row[0]) if row else 0
-                page: list[StoredWorkflow] = []
-                if size > 0 and start < total:
-                    rows = cur.execute(
-                        f"SELECT json, snapshot_id FROM cl_workflows{where_sql} "
-                        f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?",
-                        [*params, size, start],
-                    ).fetchall()
-                    page = [StoredWorkflow(*r) for r in rows]
+                total, rowids = page_rowids(cur, table, c, query.start, query.size)
+                return total, fetch_by_rowid(cur, table, columns, rowids)
             finally:
                 _rollback(cur)
         except duckdb.ConversionException as e:
             raise InvalidInput(f"search: {e}") from e
         finally:
             cur.close()
-        return total, page
+
+    def get_workflows(self, workflow_ids: list[str]) -> dict[str, StoredWorkflow]:
+        """Several workflows by id: the ids' rowids from the id column alone (bounded by the ids'
+        range: time-ordered ids let zone maps skip row groups), then the rows by rowid."""
+        ids = sorted({i for i in workflow_ids if isinstance(i, str)})
+        if not ids:
+            return {}
+        cur = self._cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                found = cur.execute(
+                    "SELECT rowid FROM cl_workflows WHERE workflow_id >= ? AND workflow_id <= ? "
+                    f"AND workflow_id IN ({', '.join('?' for _ in ids)})",
+                    [ids[0], ids[-1], *ids],
+                ).fetchall()
+                rows = fetch_by_rowid(cur, "cl_workflows", "workflow_id, json, snapshot_id", [r[0] for r in found])
+            finally:
+                _rollback(cur)
+        finally:
+            cur.close()
+        return {r[0]: StoredWorkflow(r[1], r[2]) for r in rows}
 
     def workflow_ids(
         self,
@@ -780,6 +780,25 @@ class DuckDBStore:
 # ---------------------------------------------------------------------- statement builders
 
 
+def _add_derived_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Files created before a derived column existed gain it, filled from the stored rows."""
+    for t in ALL_TABLES:
+        if not t.derived:
+            continue
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = 'main' AND table_name = ?",
+                [t.name],
+            ).fetchall()
+        }
+        for col, typ, expr in t.derived:
+            if col not in have:
+                con.execute(f"ALTER TABLE {t.name} ADD COLUMN {col} {typ}")
+                con.execute(f"UPDATE {t.name} SET {col} = {expr}")
+
+
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute("ROLLBACK")
@@ -824,14 +843,3 @@ def _group_running(reader: pa.RecordBatchReader) -> Iterator[tuple[StoredWorkflo
                 cur_tasks.append(tj)
     if cur_wf is not None:
         yield cur_wf, cur_tasks
-
-
-def _coerce(fld: str, typ: str, value: Any) -> Any:
-    if typ == "VARCHAR":
-        return value if isinstance(value, str) else str(value)
-    if isinstance(value, bool):
-        raise InvalidInput(f"search: {fld} needs an integer, got {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"search: {fld} needs an integer, got {value!r}") from None
