@@ -112,19 +112,39 @@ def _where(owner: str, name: str) -> str:
     return f"{owner}[\"{name}\"]"
 
 
-def _int(v: Any, owner: str, name: str) -> int:
+def _integral(v: Any, owner: str, name: str, java: str, bits: int) -> int:
     if isinstance(v, bool):
-        raise MalformedBody(f"Cannot deserialize value of type `int` from Boolean value at {_where(owner, name)}")
+        raise MalformedBody(f"Cannot deserialize value of type `{java}` from Boolean value at {_where(owner, name)}")
+    out: int | None = None
     if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str):
+        out = v
+    elif isinstance(v, float) and v.is_integer():
+        out = int(v)
+    elif isinstance(v, str):
         try:
-            return int(v.strip())
+            out = int(v.strip())
         except ValueError:
             pass
-    raise MalformedBody(f"Cannot deserialize value of type `int` from {type(v).__name__} {v!r} at {_where(owner, name)}")
+    if out is None:
+        raise MalformedBody(
+            f"Cannot deserialize value of type `{java}` from {type(v).__name__} {v!r} at {_where(owner, name)}"
+        )
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if not low <= out <= high:  # Jackson: "Numeric value (...) out of range of int"
+        raise MalformedBody(
+            f"Numeric value ({v}) out of range of {java} ({low} - {high}) at {_where(owner, name)}"
+        )
+    return out
+
+
+def _int(v: Any, owner: str, name: str) -> int:
+    """A Java ``int`` field."""
+    return _integral(v, owner, name, "int", 32)
+
+
+def _long(v: Any, owner: str, name: str) -> int:
+    """A Java ``long`` field (epoch-ms times)."""
+    return _integral(v, owner, name, "long", 64)
 
 
 def _bool(v: Any, owner: str, name: str) -> bool:
@@ -289,13 +309,13 @@ class TaskDef(Bean):
         ("name", None, _str),
         ("description", None, _str),
         ("retryCount", 3, _int),
-        ("timeoutSeconds", 0, _int),
+        ("timeoutSeconds", 0, _long),
         ("inputKeys", [], _list),
         ("outputKeys", [], _list),
         ("timeoutPolicy", "TIME_OUT_WF", _enum(TIMEOUT_POLICIES)),
         ("retryLogic", "FIXED", _enum(RETRY_LOGICS)),
         ("retryDelaySeconds", 60, _int),
-        ("responseTimeoutSeconds", 3600, _int),
+        ("responseTimeoutSeconds", 3600, _long),
         ("concurrentExecLimit", None, _int),
         ("inputTemplate", {}, _map),
         ("rateLimitPerFrequency", 0, _int),
@@ -306,7 +326,7 @@ class TaskDef(Bean):
         ("pollTimeoutSeconds", None, _int),
         ("backoffScaleFactor", 1, _int),
         ("baseType", None, _str),
-        ("totalTimeoutSeconds", 0, _int),
+        ("totalTimeoutSeconds", 0, _long),
         ("maxRetryDelaySeconds", 0, _int),
         ("backoffJitterMs", 0, _int),
         ("inputSchema", None, _map),
@@ -315,8 +335,8 @@ class TaskDef(Bean):
         ("runtimeMetadata", None, _list),
         ("taskStatusListenerEnabled", None, _bool),
         ("ownerApp", None, _str),
-        ("createTime", 0, _int),
-        ("updateTime", 0, _int),
+        ("createTime", 0, _long),
+        ("updateTime", 0, _long),
         ("createdBy", None, _str),
         ("updatedBy", None, _str),
     )
@@ -468,7 +488,7 @@ class WorkflowDef(Bean):
         ("workflowStatusListenerSink", None, _str),
         ("ownerEmail", None, _str),
         ("timeoutPolicy", "ALERT_ONLY", _enum(WORKFLOW_TIMEOUT_POLICIES)),
-        ("timeoutSeconds", 0, _int),
+        ("timeoutSeconds", 0, _long),
         ("variables", {}, _map),
         ("inputTemplate", {}, _map),
         ("rateLimitConfig", None, _map),
@@ -479,8 +499,8 @@ class WorkflowDef(Bean):
         ("cacheConfig", None, _map),
         ("maskedFields", [], _list),
         ("ownerApp", None, _str),
-        ("createTime", None, _int),
-        ("updateTime", None, _int),
+        ("createTime", None, _long),
+        ("updateTime", None, _long),
         ("createdBy", None, _str),
         ("updatedBy", None, _str),
     )
@@ -952,7 +972,7 @@ class TaskResult(Bean):
         ("workflowInstanceId", None, _str),
         ("taskId", None, _str),
         ("reasonForIncompletion", None, _str),
-        ("callbackAfterSeconds", 0, _int),
+        ("callbackAfterSeconds", 0, _long),
         ("workerId", None, _str),
         ("status", None, _enum(tuple(s.value for s in RESULT_STATUSES))),
         ("outputData", None, _map),

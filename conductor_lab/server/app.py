@@ -60,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/workflow/{workflowId}/status", h.WorkflowStatusHandler),
     Route("/api/workflow/{workflowId}/tasks", h.WorkflowTasksHandler),
     Route("/api/workflow/{workflowId}/remove", h.RemoveWorkflowHandler),
+    Route("/api/workflow/{workflowId}/terminate-remove", h.TerminateRemoveHandler),
     Route("/api/workflow/{workflowId}/pause", h.PauseHandler),
     Route("/api/workflow/{workflowId}/resume", h.ResumeHandler),
     Route("/api/workflow/{workflowId}/skiptask/{taskReferenceName}", h.SkipTaskHandler),

@@ -288,6 +288,19 @@ def _workflows(executor: Any, found: list[Workflow], include_tasks: bool) -> lis
     return [shapes.workflow(wf, executor.definition_json(wf), include_tasks=include_tasks) for wf in found]
 
 
+class TerminateRemoveHandler(BaseHandler):
+    tag = "workflow"
+
+    @api(
+        "Terminate a workflow, then remove it",
+        query=[Param("reason", doc="reason for termination"), Param("archiveWorkflow", "bool", True)],
+    )
+    async def delete(self, workflow_id: str) -> None:
+        await self.executor.terminate_workflow(workflow_id, self.q["reason"])
+        await self.executor.remove_workflow(workflow_id, archive=self.q["archiveWorkflow"])
+        self.reply_empty()
+
+
 class PauseHandler(BaseHandler):
     tag = "workflow"
 

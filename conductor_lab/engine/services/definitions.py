@@ -29,8 +29,10 @@ class DefinitionService:
         for td in parsed:
             td.createTime = now
             td.updateTime = 0
+        texts = [dumps(td.to_json()) for td in parsed]  # all serialisable before anything is kept
+        for td, text in zip(parsed, texts, strict=True):
             self.rt.meta.put_task_def(td)
-            self.rt.committer.task_def(td.name, dumps(td.to_json()))
+            self.rt.committer.task_def(td.name, text)
         await self.rt.committer.barrier()
 
     async def update_task_def(self, data: Any) -> None:
@@ -41,8 +43,9 @@ class DefinitionService:
         td.createTime = existing.createTime
         td.createdBy = existing.createdBy
         td.updateTime = self.rt.clock()
+        text = dumps(td.to_json())
         self.rt.meta.put_task_def(td)
-        self.rt.committer.task_def(td.name, dumps(td.to_json()))
+        self.rt.committer.task_def(td.name, text)
         await self.rt.committer.barrier()
 
     def get_task_def(self, name: str) -> TaskDef:
@@ -74,8 +77,9 @@ class DefinitionService:
         await self.rt.committer.barrier()
 
     def _put_workflow_def(self, wd: WorkflowDef) -> None:
+        text = dumps(wd.to_json())  # serialisable before it is kept
         self.rt.meta.put_workflow_def(wd)
-        self.rt.committer.workflow_def(wd.name, wd.version, dumps(wd.to_json()))
+        self.rt.committer.workflow_def(wd.name, wd.version, text)
 
     async def update_workflow_defs(self, defs: Any) -> list[str]:
         """Create or replace each definition; the names written (conductor-oss's bulk response)."""
