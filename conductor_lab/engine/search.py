@@ -67,6 +67,8 @@ def parse_clause(clause: str) -> tuple[str, str, Any]:
             ints = [int(v) for v in values]
         except ValueError:
             raise _bad(clause) from None
+        if any(not -(2**63) <= i < 2**63 for i in ints):  # Java's Long.parseLong fails too
+            raise _bad(clause)
         return (field, op, ints) if op == "IN" else (field, op, ints[0])
     if op == "IN":
         return field, op, values

@@ -47,7 +47,7 @@ def test_clauses(clause: str, expected: tuple[str, str, Any]) -> None:
 @pytest.mark.parametrize(
     "clause",
     ["status != FAILED", "status != RUNNING", "status in (A)", "status IS NULL", "startTime >= 5", "x <= 1",
-     "startTime > yesterday", "endTime IN (1,soon)", "!!!", "", "= 5"],
+     "startTime > yesterday", "endTime IN (1,soon)", "updateTime < 9223372036854775808", "!!!", "", "= 5"],
 )  # fmt: skip
 def test_bad_clauses(clause: str) -> None:
     with pytest.raises(InvalidInput, match=r"^Incorrectly formatted query string: "):

@@ -1,10 +1,11 @@
-"""Workflow operations (conductor-oss ``WorkflowService``): start, read, correlate, search, terminate,
+"""Workflow operations (conductor-oss ``WorkflowService``): start, read, correlate, terminate,
 remove, decide. Changes are applied through the ``WorkflowExecutor`` and committed before the call
 returns.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from conductor_lab.errors import ConductorLabError, Conflict, InvalidInput, Malf
 
 #: at most this many workflow ids in one bulk request (conductor-oss)
 MAX_BULK = 1000
+#: workflows of a bulk request changed per loop turn (their commits are shared)
+BULK_GROUP = 32
 
 
 class WorkflowService:
@@ -269,16 +272,28 @@ class WorkflowService:
             "remove": lambda i: self.remove_workflow(i, archive=bool(options.get("archive", True))),
         }
         plan = ["terminate", "remove"] if verb == "terminate-remove" else [verb]
-        ok: list[str] = []
-        errors: dict[str, str] = {}
-        for wid in workflow_ids:
+
+        async def one(wid: str) -> tuple[int, str | None]:
+            done = 0
             for step in plan:
                 try:
                     await steps[step](wid)
                 except ConductorLabError as exc:
-                    errors[wid] = exc.message
-                    break
-                ok.append(wid)  # terminate-remove: twice when both steps succeed, as upstream
+                    return done, exc.message
+                done += 1
+            return done, None
+
+        # the ids are taken in order, BULK_GROUP at a time: the verbs of a group apply one after
+        # the other and share their commits; between groups the loop serves other requests
+        results: list[tuple[int, str | None]] = []
+        for i in range(0, len(workflow_ids), BULK_GROUP):
+            results.extend(await asyncio.gather(*(one(wid) for wid in workflow_ids[i : i + BULK_GROUP])))
+        ok: list[str] = []
+        errors: dict[str, str] = {}
+        for wid, (done, error) in zip(workflow_ids, results, strict=True):
+            ok.extend([wid] * done)  # terminate-remove: twice when both steps succeed, as upstream
+            if error is not None:
+                errors[wid] = error
         return ok, errors
 
     async def decide(self, workflow_id: str) -> None:

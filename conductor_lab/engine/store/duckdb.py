@@ -139,9 +139,9 @@ WORKFLOWS = _table(
     ("workflow_id",),
     constraint=False,
     # search's freeText scans every workflow's JSON: decompressing it (DuckDB picks DICT_FSST)
-    # cost ~2/3 of that scan. Stored plain, the scan of 1,000,000 workflows (~450 MB of JSON)
-    # took ~65 ms instead of ~190 ms; the file grows by ~2x the JSON's compressed size
-    # (~300 MB per million workflows of this size). Files created before keep their compression.
+    # was about half of that scan. Stored plain, contains() over 1,000,000 workflows (~450 MB of
+    # JSON) took ~110 ms instead of ~240 ms (bench/search.py); the file grows by ~2x the JSON's
+    # compressed size (~300 MB per million workflows of ~450 B). Older files keep their compression.
     uncompressed=("json",),
 )
 TASKS = _table(
