@@ -287,7 +287,9 @@ class WorkflowService:
         # the other and share their commits; between groups the loop serves other requests
         results: list[tuple[int, str | None]] = []
         for i in range(0, len(workflow_ids), BULK_GROUP):
-            results.extend(await asyncio.gather(*(one(wid) for wid in workflow_ids[i : i + BULK_GROUP])))
+            group = workflow_ids[i : i + BULK_GROUP]
+            await self.rt.preload(group)  # finished workflows no longer in memory: one read
+            results.extend(await asyncio.gather(*(one(wid) for wid in group)))
         ok: list[str] = []
         errors: dict[str, str] = {}
         for wid, (done, error) in zip(workflow_ids, results, strict=True):

@@ -208,6 +208,10 @@ class Store(Protocol):
 
     def get_task(self, task_id: str) -> str | None: ...
 
+    def get_workflows_with_tasks(self, workflow_ids: list[str]) -> dict[str, tuple[StoredWorkflow, list[str]]]:
+        """Several workflows with their task JSONs (ordered by seq), by id; unknown ids absent."""
+        ...
+
     def get_task_logs(self, task_id: str) -> list[LogRow]: ...
 
     def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]:

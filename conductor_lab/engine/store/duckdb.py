@@ -629,6 +629,26 @@ class DuckDBStore:
         )
         return [r[0] for r in rows]
 
+    def get_workflows_with_tasks(self, workflow_ids: list[str]) -> dict[str, tuple[StoredWorkflow, list[str]]]:
+        """Several workflows and their tasks in two statements (bulk verbs on finished workflows)."""
+        if not workflow_ids:
+            return {}
+        ids = list(workflow_ids)
+        out: dict[str, tuple[StoredWorkflow, list[str]]] = {}
+        for wid, text, sid in self._query(
+            "SELECT workflow_id, json, snapshot_id FROM cl_workflows WHERE list_contains(?::VARCHAR[], workflow_id)",
+            [ids],
+        ):
+            out[wid] = (StoredWorkflow(text, sid), [])
+        for wid, text in self._query(
+            "SELECT workflow_id, json FROM cl_tasks WHERE list_contains(?::VARCHAR[], workflow_id) "
+            "ORDER BY workflow_id, seq, task_id",
+            [ids],
+        ):
+            if wid in out:
+                out[wid][1].append(text)
+        return out
+
     def get_task(self, task_id: str) -> str | None:
         rows = self._query("SELECT json FROM cl_tasks WHERE task_id = ?", [task_id])
         return rows[0][0] if rows else None
