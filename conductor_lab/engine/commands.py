@@ -35,7 +35,13 @@ RETRIABLE = (
 
 
 def _name(wf: Workflow) -> str:
+    """``WorkflowModel.toShortString()``."""
     return f"{wf.definition.name}.{wf.definition.version}/{wf.workflowId}"
+
+
+def _full_name(wf: Workflow) -> str:
+    """``WorkflowModel.toString()``: the short form and the status."""
+    return f"{_name(wf)}.{wf.status.value}"
 
 
 def _reopens_in_place(t: Task) -> bool:
@@ -172,9 +178,11 @@ def restart(wf: Workflow, now: int, definition: tuple[str, WorkflowDef] | None =
     """Start over with the same id, input, correlation id, variables and domains: every task is
     deleted. ``definition``: (snapshot id, snapshot) to run instead (``useLatestDefinitions``)."""
     if not wf.status.terminal:
-        raise Conflict(f"Workflow: {_name(wf)} is not in terminal state, unable to restart.")
-    if not wf.definition.restartable and wf.status == WorkflowStatus.COMPLETED:
-        raise NotFound(f"Workflow: {_name(wf)} is non-restartable")
+        raise Conflict(f"Workflow: {_full_name(wf)} is not in terminal state, unable to restart.")
+    restarted_with = definition[1] if definition else wf.definition
+    if not restarted_with.restartable and wf.status == WorkflowStatus.COMPLETED:
+        shown = f"{restarted_with.name}.{restarted_with.version}/{wf.workflowId}.{wf.status.value}"
+        raise NotFound(f"Workflow: {shown} is non-restartable")  # toString() after setWorkflowDefinition
     changes = _running(now, output=EMPTY, createTime=now, lastRetriedTime=0, updateTime=now)
     changes["variables"] = _initial_variables(definition[1] if definition else wf.definition)
     if definition is not None:
@@ -197,7 +205,7 @@ def rerun(
 ) -> Decision:
     """Run again from the start or from one task (its later tasks deleted, it reset in place)."""
     if not wf.status.terminal:
-        raise Conflict(f"Workflow: {_name(wf)} is not in terminal state, unable to rerun.")
+        raise Conflict(f"Workflow: {_full_name(wf)} is not in terminal state, unable to rerun.")
     changes = _running(now)
     if workflow_input is not None:
         changes["input"] = workflow_input
@@ -258,7 +266,7 @@ def skip(
     if node is None:
         raise IllegalState(f"The task referenced by {ref} does not exist in the WorkflowDefinition {wf.definition.name}")
     if any(t.referenceTaskName == ref for t in wf.tasks):
-        raise IllegalState(f"The task referenced by {ref} has already been processed, cannot be skipped")
+        raise IllegalState(f"The task referenced {ref} has already been processed, cannot be skipped")
     t = Task(new_id(), node, wf, node.name or node.type, TaskStatus.SKIPPED)
     t.scheduledTime = t.startTime = t.endTime = t.updateTime = now
     t.inputData = task_input or EMPTY
@@ -269,7 +277,7 @@ def skip(
 def reset_callbacks(wf: Workflow) -> Decision:
     """Worker tasks waiting out a ``callbackAfterSeconds`` become pollable now."""
     if wf.status.terminal:
-        raise Conflict(f"Workflow {_name(wf)} has ended, status cannot be updated.")
+        raise Conflict(f"Workflow is in terminal state. Status = {wf.status.value}")
     d = Decision()
     for t in wf.tasks:
         if (

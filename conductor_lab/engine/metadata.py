@@ -26,51 +26,70 @@ _REF = re.compile(r"\$\{([^}$]*)\}")
 
 # --------------------------------------------------------------------------------------------
 # Validation (contract 3.13): a list of {path, message[, invalidValue]}
+#
+# Paths and messages are conductor-oss's bean-validation ones: ``<method>.<parameter>`` then the
+# property (``registerTaskDef.taskDefinitions[0].retryCount``); class-level constraints
+# (``TaskTimeoutConstraint``, ``TaskReferenceNameUniqueConstraint``) report the bean's own path.
+# ``invalidValue`` is a string, as ``ValidationExceptionMapper`` renders it (``java.lang`` values
+# only: never for a bean).
+
+
+def _violation(path: str, message: str, value: Any = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"path": path, "message": message}
+    if isinstance(value, bool):
+        item["invalidValue"] = str(value).lower()
+    elif isinstance(value, str | int | float):
+        item["invalidValue"] = str(value)
+    return item
 
 
 def task_def_errors(td: TaskDef, path: str) -> list[dict[str, Any]]:
+    """conductor-oss's ``TaskDef`` constraints (common/.../metadata/tasks/TaskDef.java and
+    common/.../constraints/TaskTimeoutConstraint.java); the two ``>= 0`` checks on
+    ``timeoutSeconds`` and ``rateLimitPerFrequency`` are this server's own (docs/compat.md)."""
     errs: list[dict[str, Any]] = []
 
     def err(prop: str, message: str, value: Any = None) -> None:
-        item: dict[str, Any] = {"path": f"{path}.{prop}", "message": message}
-        if isinstance(value, str | int | float | bool):
-            item["invalidValue"] = value
-        errs.append(item)
+        errs.append(_violation(f"{path}.{prop}", message, value))
 
     if not td.name:
-        err("name", "TaskDef name cannot be null or empty")
+        err("name", "TaskDef name cannot be null or empty", td.name)
     if td.retryCount < 0:
         err("retryCount", "TaskDef retryCount: 0 must be >= 0", td.retryCount)
     if td.responseTimeoutSeconds < 1:
         err(
             "responseTimeoutSeconds",
-            f"TaskDef responseTimeoutSeconds: {td.responseTimeoutSeconds} must be greater than 0",
+            f"TaskDef responseTimeoutSeconds: {td.responseTimeoutSeconds} should be minimum 1 second",
             td.responseTimeoutSeconds,
         )
     if td.timeoutSeconds > 0 and td.responseTimeoutSeconds > td.timeoutSeconds:
-        err(
-            "responseTimeoutSeconds",
-            f"TaskDef: {td.name} responseTimeoutSeconds: {td.responseTimeoutSeconds} must be less than "
-            f"timeoutSeconds: {td.timeoutSeconds}",
+        errs.append(
+            _violation(
+                path,
+                f"TaskDef: {td.name} responseTimeoutSeconds: {td.responseTimeoutSeconds} must be less than "
+                f"timeoutSeconds: {td.timeoutSeconds}",
+            )
+        )
+    if td.timeoutSeconds > 0 and td.totalTimeoutSeconds > 0 and td.timeoutSeconds > td.totalTimeoutSeconds:
+        errs.append(
+            _violation(
+                path,
+                f"TaskDef: {td.name} timeoutSeconds: {td.timeoutSeconds} must be less than or equal to "
+                f"totalTimeoutSeconds: {td.totalTimeoutSeconds}",
+            )
         )
     if td.timeoutSeconds < 0:
         err("timeoutSeconds", "TaskDef timeoutSeconds must be >= 0", td.timeoutSeconds)
     if td.pollTimeoutSeconds is not None and td.pollTimeoutSeconds < 0:
-        err("pollTimeoutSeconds", "TaskDef pollTimeoutSeconds must be >= 0", td.pollTimeoutSeconds)
+        err("pollTimeoutSeconds", "TaskDef pollTimeoutSeconds: 0 must be >= 0", td.pollTimeoutSeconds)
     if td.backoffScaleFactor < 1:
-        err("backoffScaleFactor", "TaskDef backoffScaleFactor: must be >= 1", td.backoffScaleFactor)
+        err("backoffScaleFactor", "Backoff scale factor. Applicable for LINEAR_BACKOFF", td.backoffScaleFactor)
     if td.maxRetryDelaySeconds < 0:
-        err("maxRetryDelaySeconds", "TaskDef maxRetryDelaySeconds must be >= 0", td.maxRetryDelaySeconds)
+        err("maxRetryDelaySeconds", "TaskDef maxRetryDelaySeconds: 0 must be >= 0", td.maxRetryDelaySeconds)
     if td.backoffJitterMs < 0:
-        err("backoffJitterMs", "TaskDef backoffJitterMs must be >= 0", td.backoffJitterMs)
+        err("backoffJitterMs", "TaskDef backoffJitterMs: 0 must be >= 0", td.backoffJitterMs)
     if td.totalTimeoutSeconds < 0:
-        err("totalTimeoutSeconds", "TaskDef totalTimeoutSeconds must be >= 0", td.totalTimeoutSeconds)
-    elif td.totalTimeoutSeconds > 0 and td.timeoutSeconds > 0 and td.totalTimeoutSeconds < td.timeoutSeconds:
-        err(
-            "totalTimeoutSeconds",
-            f"TaskDef: {td.name} totalTimeoutSeconds: {td.totalTimeoutSeconds} must be greater than or equal to "
-            f"timeoutSeconds: {td.timeoutSeconds}",
-        )
+        err("totalTimeoutSeconds", "TaskDef totalTimeoutSeconds: 0 must be >= 0", td.totalTimeoutSeconds)
     if td.rateLimitPerFrequency < 0:
         err("rateLimitPerFrequency", "TaskDef rateLimitPerFrequency must be >= 0", td.rateLimitPerFrequency)
     return errs
@@ -79,6 +98,8 @@ def task_def_errors(td: TaskDef, path: str) -> list[dict[str, Any]]:
 def _node_errors(
     node: WorkflowTask, path: str, wd_name: str, task_defs: Mapping[str, TaskDef] | None = None
 ) -> list[dict[str, Any]]:
+    """One WorkflowTask: its field constraints (WorkflowTask.java: ``<path>.name``, ...) and the
+    class-level ``WorkflowTaskTypeConstraint`` (reported at the node's own path)."""
     errs: list[dict[str, Any]] = []
 
     def err(message: str) -> None:
@@ -86,11 +107,13 @@ def _node_errors(
 
     ref = node.taskReferenceName
     if not node.name:
-        err("WorkflowTask name cannot be empty or null")
+        errs.append(_violation(f"{path}.name", "WorkflowTask name cannot be empty or null", node.name))
     if not ref:
-        err("WorkflowTask taskReferenceName name cannot be empty or null")
+        errs.append(
+            _violation(f"{path}.taskReferenceName", "WorkflowTask taskReferenceName name cannot be empty or null", ref)
+        )
     if node.startDelay < 0:
-        err("startDelay must be greater than or equal to 0")
+        errs.append(_violation(f"{path}.startDelay", "must be greater than or equal to 0", node.startDelay))
     if node.type in UNSUPPORTED:
         err(
             f"Task type {node.type} (taskReferenceName: {ref}) is not supported by this server; supported "
@@ -106,29 +129,50 @@ def _node_errors(
     return errs
 
 
+def _nodes_with_paths(tasks: list[WorkflowTask], prefix: str) -> list[tuple[WorkflowTask, str]]:
+    """Every node, nested ones included (depth first, definition order), with its property path
+    (``tasks[0]``, ``tasks[1].decisionCases[a][0]``, ``tasks[2].forkTasks[0][1]``, ``...loopOver[0]``)."""
+    out: list[tuple[WorkflowTask, str]] = []
+
+    def walk(lst: list[WorkflowTask] | None, at: str) -> None:
+        for j, node in enumerate(lst or ()):
+            here = f"{at}[{j}]"
+            out.append((node, here))
+            for key, case in (node.decisionCases or {}).items():
+                walk(case, f"{here}.decisionCases[{key}]")
+            walk(node.defaultCase, f"{here}.defaultCase")
+            for k, lane in enumerate(node.forkTasks or ()):
+                walk(lane, f"{here}.forkTasks[{k}]")
+            walk(node.loopOver, f"{here}.loopOver")
+
+    walk(tasks, prefix)
+    return out
+
+
 def workflow_def_errors(
     wd: WorkflowDef, path: str = "workflowDef", task_defs: Mapping[str, TaskDef] | None = None
 ) -> list[dict[str, Any]]:
+    """conductor-oss's ``WorkflowDef`` constraints (common/.../metadata/workflow/WorkflowDef.java,
+    WorkflowTask.java, common/.../constraints/TaskReferenceNameUniqueConstraint.java,
+    ConstraintParamUtil.java; per task type core/.../validations/WorkflowTaskTypeConstraint.java)."""
     errs: list[dict[str, Any]] = []
     if not wd.name:
-        errs.append({"path": f"{path}.name", "message": "WorkflowDef name cannot be null or empty"})
+        errs.append(_violation(f"{path}.name", "WorkflowDef name cannot be null or empty", wd.name))
     if not wd.tasks:
         errs.append({"path": f"{path}.tasks", "message": "WorkflowTask list cannot be empty"})
     if wd.schemaVersion != 2:
         errs.append(
-            {"path": f"{path}.schemaVersion", "message": "workflowDef schemaVersion: 2 is only supported",
-             "invalidValue": wd.schemaVersion}
+            _violation(f"{path}.schemaVersion", "workflowDef schemaVersion: 2 is only supported", wd.schemaVersion)
         )
     seen: set[str] = set()
-    nodes = list(wd.all_tasks())
-    for i, node in enumerate(nodes):
-        errs.extend(_node_errors(node, f"{path}.tasks[{i}]", wd.name, task_defs))
+    for node, node_path in _nodes_with_paths(wd.tasks, f"{path}.tasks"):
+        errs.extend(_node_errors(node, node_path, wd.name, task_defs))
         ref = node.taskReferenceName
         if ref:
-            if ref in seen:
+            if ref in seen:  # a class-level constraint: the definition's own path
                 errs.append(
                     {
-                        "path": f"{path}.tasks",
+                        "path": path,
                         "message": f"taskReferenceName: {ref} should be unique across tasks for a given "
                         f"workflowDefinition: {wd.name}",
                     }
@@ -137,8 +181,8 @@ def workflow_def_errors(
         # Embedded taskDefinition objects are not bean-validated by conductor-oss (the SDK sends
         # them without a name); the snapshot fills the name from the node.
     # Top-level input references must name the workflow, an environment value or a task of this definition.
-    for i, node in enumerate(wd.tasks):
-        for expr in _references(node.inputParameters):
+    for node in wd.tasks:
+        for key, value, expr in _references(node.inputParameters):
             head = re.split(r"[.\[]", expr.strip(), maxsplit=1)[0]
             if not head or head == "workflow" or head in seen or head in os.environ or head in (
                 "CPEWF_TASK_ID",
@@ -148,25 +192,34 @@ def workflow_def_errors(
                 continue
             errs.append(
                 {
-                    "path": f"{path}.tasks[{i}].inputParameters",
-                    "message": f"taskReferenceName: {head} for given task: {node.name} input value: {expr} "
-                    f"of input parameter: ${{{expr}}} is not defined in workflow definition.",
+                    "path": path,
+                    "message": f"taskReferenceName: {head} for given task: {node.name} input value: {key} "
+                    f"of input parameter: {value} is not defined in workflow definition.",
                 }
             )
     return errs
 
 
-def _references(value: Any) -> list[str]:
-    out: list[str] = []
-    if isinstance(value, str):
-        if "${" in value:
-            out.extend(m for m in _REF.findall(value.replace("$${", "")))
-    elif isinstance(value, dict):
-        for v in value.values():
-            out.extend(_references(v))
-    elif isinstance(value, list):
-        for v in value:
-            out.extend(_references(v))
+def _references(params: Any) -> list[tuple[str, str, str]]:
+    """(input parameter key, its string value, each ``${...}`` expression in it), as
+    ``ConstraintParamUtil.validateInputParam`` walks them: a nested map names its own keys, a
+    list keeps the key of the list."""
+    out: list[tuple[str, str, str]] = []
+
+    def scan(key: str, value: Any) -> None:
+        if isinstance(value, str):
+            if "${" in value:
+                out.extend((key, value, m) for m in _REF.findall(value.replace("$${", "")))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                scan(str(k), v)
+        elif isinstance(value, list):
+            for v in value:
+                scan(key, v)
+
+    if isinstance(params, dict):
+        for k, v in params.items():
+            scan(str(k), v)
     return out
 
 
@@ -202,8 +255,8 @@ class Metadata:
         self._snapshot_of.clear()
 
     def remove_task_def(self, name: str) -> None:
-        if self.task_defs.pop(name, None) is None:
-            raise NotFound(f"No such taskType found by name: {name}")
+        if self.task_defs.pop(name, None) is None:  # the SQL metadata DAOs' text (docs/compat.md: 404, not 500)
+            raise NotFound("No such task definition")
         self._snapshot_of.clear()
 
     # -- workflow defs -----------------------------------------------------------------------
@@ -215,7 +268,8 @@ class Metadata:
                 return versions[max(versions)]
             if version in versions:
                 return versions[version]
-        raise NotFound(f"No such workflow found by name: {name}, version: {version}")
+        shown = "null" if version is None else version  # Java's %d of a null Integer
+        raise NotFound(f"No such workflow found by name: {name}, version: {shown}")
 
     def put_workflow_def(self, wd: WorkflowDef) -> None:
         self.workflow_defs.setdefault(wd.name, {})[wd.version] = wd
@@ -223,8 +277,8 @@ class Metadata:
 
     def remove_workflow_def(self, name: str, version: int) -> None:
         versions = self.workflow_defs.get(name)
-        if not versions or version not in versions:
-            raise NotFound(f"No such workflow found by name: {name}, version: {version}")
+        if not versions or version not in versions:  # the SQL metadata DAOs' text (docs/compat.md)
+            raise NotFound(f"No such workflow definition: {name} version: {version}")
         del versions[version]
         if not versions:
             del self.workflow_defs[name]

@@ -177,16 +177,27 @@ def _list(v: Any, owner: str, name: str) -> list[Any]:
     raise MalformedBody(f"Cannot deserialize value of type `List` from {type(v).__name__} at {_where(owner, name)}")
 
 
-def _enum(choices: tuple[str, ...]) -> Callable[[Any, str, str], str]:
+def _enum(choices: tuple[str, ...], java: str) -> Callable[[Any, str, str], str]:
+    """A Java enum field; ``java`` is the enum's class name, as Jackson's message shows it."""
+
     def coerce(v: Any, owner: str, name: str) -> str:
         if isinstance(v, str) and v in choices:
             return v
+        shown = f'String "{v}"' if isinstance(v, str) else f"{_json_kind(v)} value"
         raise MalformedBody(
-            f"Cannot deserialize value of type `{name}` from String {v!r}: not one of the values accepted for Enum class: "
-            f"[{', '.join(choices)}] at {_where(owner, name)}"
+            f"Cannot deserialize value of type `{java}` from {shown}: not one of the values accepted for Enum "
+            f"class: [{', '.join(choices)}] at {_where(owner, name)}"
         )
 
     return coerce
+
+
+def _json_kind(v: Any) -> str:
+    return {dict: "Object", list: "Array", bool: "Boolean"}.get(type(v), "Number")
+
+
+_TASKS = "com.netflix.conductor.common.metadata.tasks"
+_WORKFLOW = "com.netflix.conductor.common.metadata.workflow"
 
 
 def _any(v: Any, owner: str, name: str) -> Any:
@@ -312,8 +323,8 @@ class TaskDef(Bean):
         ("timeoutSeconds", 0, _long),
         ("inputKeys", [], _list),
         ("outputKeys", [], _list),
-        ("timeoutPolicy", "TIME_OUT_WF", _enum(TIMEOUT_POLICIES)),
-        ("retryLogic", "FIXED", _enum(RETRY_LOGICS)),
+        ("timeoutPolicy", "TIME_OUT_WF", _enum(TIMEOUT_POLICIES, f"{_TASKS}.TaskDef$TimeoutPolicy")),
+        ("retryLogic", "FIXED", _enum(RETRY_LOGICS, f"{_TASKS}.TaskDef$RetryLogic")),
         ("retryDelaySeconds", 60, _int),
         ("responseTimeoutSeconds", 3600, _long),
         ("concurrentExecLimit", None, _int),
@@ -487,7 +498,7 @@ class WorkflowDef(Bean):
         ("workflowStatusListenerEnabled", False, _bool),
         ("workflowStatusListenerSink", None, _str),
         ("ownerEmail", None, _str),
-        ("timeoutPolicy", "ALERT_ONLY", _enum(WORKFLOW_TIMEOUT_POLICIES)),
+        ("timeoutPolicy", "ALERT_ONLY", _enum(WORKFLOW_TIMEOUT_POLICIES, f"{_WORKFLOW}.WorkflowDef$TimeoutPolicy")),
         ("timeoutSeconds", 0, _long),
         ("variables", {}, _map),
         ("inputTemplate", {}, _map),
@@ -974,7 +985,7 @@ class TaskResult(Bean):
         ("reasonForIncompletion", None, _str),
         ("callbackAfterSeconds", 0, _long),
         ("workerId", None, _str),
-        ("status", None, _enum(tuple(s.value for s in RESULT_STATUSES))),
+        ("status", None, _enum(tuple(s.value for s in TaskStatus if s in RESULT_STATUSES), f"{_TASKS}.TaskResult$Status")),
         ("outputData", None, _map),
         ("logs", [], _list),
         ("externalOutputPayloadStoragePath", None, _str),
@@ -1111,7 +1122,7 @@ class EventAction(Bean):
     expandInlineJSON: bool
 
     FIELDS = (
-        ("action", None, _enum(EVENT_ACTIONS)),
+        ("action", None, _enum(EVENT_ACTIONS, "com.netflix.conductor.common.metadata.events.EventHandler$Action$Type")),
         ("start_workflow", None, _map),
         ("complete_task", None, _map),
         ("fail_task", None, _map),

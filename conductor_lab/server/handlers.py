@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from conductor_lab.engine.model import RESULT_STATUS_NAMES, Workflow
+from conductor_lab.engine.services.tasks import status_mismatch
 from conductor_lab.errors import InvalidInput, MalformedBody, NotFound, validation_error
 from conductor_lab.server import shapes
 from conductor_lab.server.base import (
@@ -161,7 +162,7 @@ def _priority(value: int) -> int:
     ``@Min``/``@Max`` messages; a StartWorkflowRequest body says ``priority: N should be ...``)."""
     if not 0 <= value <= 99:
         message = "99 is the maximum priority value" if value > 99 else "0 is the minimum priority value"
-        raise validation_error("startWorkflow.priority", message, value)
+        raise validation_error("startWorkflow.priority", message, str(value))  # invalidValue: a string
     return value
 
 
@@ -391,18 +392,16 @@ def _return_strategy(value: str) -> str:
     if value not in _RETURN_STRATEGIES:  # MethodArgumentTypeMismatchException upstream: 500
         raise MalformedBody(
             "Failed to convert value of type 'java.lang.String' to required type "
-            "'WorkflowSignalReturnStrategy'; "
+            "'org.conductoross.conductor.model.WorkflowSignalReturnStrategy'; "
             f"No enum constant org.conductoross.conductor.model.WorkflowSignalReturnStrategy.{value}"
         )
     return value
 
 
 def _task_result_status(status: str) -> str:
+    """A ``{status}`` path variable (``TaskResult.Status``); anything else is Spring's 500."""
     if status not in RESULT_STATUS_NAMES:
-        raise MalformedBody(
-            "Failed to convert value of type 'java.lang.String' to required type 'TaskResult.Status'; "
-            f"No enum constant TaskResult.Status.{status}"
-        )
+        raise MalformedBody(status_mismatch(status))
     return status
 
 
@@ -659,13 +658,8 @@ class UpdateTaskByRefHandler(BaseHandler):
         returns=[ok_text("the task id; empty body when no pending task matched")],
     )
     async def post(self, workflow_id: str, task_ref_name: str, status: str) -> None:
-        if status not in RESULT_STATUS_NAMES:
-            raise MalformedBody(
-                "Failed to convert value of type 'java.lang.String' to required type 'TaskResult.Status'; "
-                f"No enum constant TaskResult.Status.{status}"
-            )
         task_id = await self.executor.update_task_by_ref(
-            workflow_id, task_ref_name, status, self.body(), worker_id=self.q["workerid"]
+            workflow_id, task_ref_name, _task_result_status(status), self.body(), worker_id=self.q["workerid"]
         )
         if task_id:
             self.reply_text(task_id)

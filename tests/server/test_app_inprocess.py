@@ -220,7 +220,7 @@ class TestReplies(AppCase):
     def test_priority_range_is_400(self) -> None:
         body = self.error(self.req("POST", "/api/workflow/hello?priority=100"), 400)
         assert body["validationErrors"] == [
-            {"path": "startWorkflow.priority", "message": "99 is the maximum priority value", "invalidValue": 100}
+            {"path": "startWorkflow.priority", "message": "99 is the maximum priority value", "invalidValue": "100"}
         ]
         body = self.error(self.req("POST", "/api/workflow/hello?priority=-1"), 400)
         assert body["validationErrors"][0]["message"] == "0 is the minimum priority value"

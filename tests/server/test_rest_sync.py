@@ -410,7 +410,7 @@ def test_unknown_task_and_priority_messages(http: httpx.Client) -> None:
     r = http.post(f"/workflow/{name}", params={"priority": 100}, json={})
     assert r.status_code == 400, r.text
     assert r.json()["validationErrors"] == [
-        {"path": "startWorkflow.priority", "message": "99 is the maximum priority value", "invalidValue": 100}
+        {"path": "startWorkflow.priority", "message": "99 is the maximum priority value", "invalidValue": "100"}
     ]
     r = http.post(f"/workflow/{name}", params={"priority": -1}, json={})
     assert r.json()["validationErrors"][0]["message"] == "0 is the minimum priority value"

@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from conductor_lab.engine.commit import dumps
-from conductor_lab.engine.metadata import parse_task_def, parse_workflow_def
+from conductor_lab.engine.metadata import (
+    parse_task_def,
+    parse_workflow_def,
+    raise_if,
+    task_def_errors,
+    workflow_def_errors,
+)
 from conductor_lab.engine.model import TaskDef, WorkflowDef
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.errors import Conflict, MalformedBody, NotFound, validation_error
@@ -22,10 +28,13 @@ class DefinitionService:
     async def register_task_defs(self, defs: Any) -> None:
         if not isinstance(defs, list):
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
-        if not defs:
-            raise validation_error("registerTaskDef.taskDefinitions", "TaskDefList cannot be empty or null")
+        if not defs:  # MetadataService.registerTaskDef: @Size(min = 1)
+            raise validation_error("registerTaskDef.taskDefinitions", "TaskDefList is empty")
         now = self.rt.clock()
-        parsed = [parse_task_def(d, f"registerTaskDef.taskDefinitions[{i}]") for i, d in enumerate(defs)]
+        parsed: list[TaskDef] = [TaskDef.parse(d) for d in defs]
+        raise_if(  # every element's violations, in one 400
+            [e for i, td in enumerate(parsed) for e in task_def_errors(td, f"registerTaskDef.taskDefinitions[{i}]")]
+        )
         for td in parsed:
             td.createTime = now
             td.updateTime = 0
@@ -38,8 +47,8 @@ class DefinitionService:
     async def update_task_def(self, data: Any) -> None:
         td = parse_task_def(data, "updateTaskDef.taskDefinition")
         existing = self.rt.meta.get_task_def(td.name) if td.name in self.rt.meta.task_defs else None
-        if existing is None:
-            raise NotFound(f"No such taskType found by name: {td.name}")
+        if existing is None:  # MetadataServiceImpl.updateTaskDef
+            raise NotFound(f"No such task by name {td.name}")
         td.createTime = existing.createTime
         td.createdBy = existing.createdBy
         td.updateTime = self.rt.clock()
@@ -60,13 +69,18 @@ class DefinitionService:
         await self.rt.committer.barrier()
 
     def validate_workflow_def(self, data: Any) -> None:
-        parse_workflow_def(data, task_defs=self.rt.meta.task_defs)
+        parse_workflow_def(data, "validateWorkflowDef.workflowDef", self.rt.meta.task_defs)
 
     async def register_workflow_def(self, data: Any, *, overwrite: bool = False) -> None:
-        wd = parse_workflow_def(data, "registerWorkflowDef.workflowDef", self.rt.meta.task_defs)
-        exists = wd.version in self.rt.meta.workflow_defs.get(wd.name, {})
+        """``MetadataResource.create``: a blank name goes straight to validation; otherwise an
+        existing name+version is a 409 (before validation) unless ``overwrite``, which validates
+        as ``updateWorkflowDef``."""
+        wd: WorkflowDef = WorkflowDef.parse(data)
+        exists = bool(wd.name and wd.name.strip()) and wd.version in self.rt.meta.workflow_defs.get(wd.name, {})
         if exists and not overwrite:
             raise Conflict(f"Workflow with {wd.name}.{wd.version} already exists!")
+        path = "updateWorkflowDef.workflowDef" if exists else "registerWorkflowDef.workflowDef"
+        raise_if(workflow_def_errors(wd, path, self.rt.meta.task_defs))
         now = self.rt.clock()
         if exists:
             wd.createTime = self.rt.meta.get_workflow_def(wd.name, wd.version).createTime
@@ -85,9 +99,19 @@ class DefinitionService:
         """Create or replace each definition; the names written (conductor-oss's bulk response)."""
         if not isinstance(defs, list):
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList` from Object value")
-        if not defs:
-            raise validation_error("updateWorkflowDef.workflowDefs", "WorkflowDef list name cannot be null or empty")
-        parsed = [parse_workflow_def(d, f"updateWorkflowDef.workflowDefs[{i}]", self.rt.meta.task_defs) for i, d in enumerate(defs)]
+        if not defs:  # MetadataService.updateWorkflowDef(List): @Size(min = 1)
+            raise validation_error("updateWorkflowDef.workflowDefList", "WorkflowDefList is empty")
+        parsed: list[WorkflowDef] = []
+        errs: list[dict[str, Any]] = []  # every element's violations, in one 400
+        for i, d in enumerate(defs):
+            if d is None:  # List<@NotNull WorkflowDef>
+                path = f"updateWorkflowDef.workflowDefList[{i}].<list element>"
+                errs.append({"path": path, "message": "WorkflowDef cannot be null"})
+                continue
+            wd: WorkflowDef = WorkflowDef.parse(d)
+            errs.extend(workflow_def_errors(wd, f"updateWorkflowDef.workflowDefList[{i}]", self.rt.meta.task_defs))
+            parsed.append(wd)
+        raise_if(errs)
         now = self.rt.clock()
         names: list[str] = []
         for wd in parsed:
@@ -115,9 +139,7 @@ class DefinitionService:
         }
 
     def get_workflow_versions(self, name: str) -> list[WorkflowDef]:
-        versions = self.rt.meta.workflow_defs.get(name)
-        if not versions:
-            raise NotFound(f"No such workflow found by name: {name}")
+        versions = self.rt.meta.workflow_defs.get(name) or {}  # unknown name: [] (MetadataDAO.getWorkflowVersions)
         return [wd for _, wd in sorted(versions.items())]
 
     def get_latest_workflow_defs(self) -> list[WorkflowDef]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from conductor_lab.engine.model import RESULT_STATUS_NAMES, Task, Workflow
 from conductor_lab.engine.runtime import Runtime
-from conductor_lab.engine.services.tasks import TaskService
+from conductor_lab.engine.services.tasks import TaskService, status_mismatch
 from conductor_lab.engine.services.workflows import WorkflowService
 from conductor_lab.engine.tasks.base import base_ref
 from conductor_lab.engine.tasks.wait import WaitInputError, deadline
@@ -138,9 +138,7 @@ def pending_task(wf: Workflow, ref: str) -> Task | None:
 
 def check_status(status: str) -> None:
     if status not in RESULT_STATUS_NAMES:
-        raise MalformedBody(
-            f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}"
-        )
+        raise MalformedBody(status_mismatch(status))
 
 
 def check_strategy(strategy: str) -> None:

@@ -26,6 +26,23 @@ from conductor_lab.errors import ConductorLabError, MalformedBody, NotFound
 MAX_LOGS_PER_RESULT = 10
 
 
+def status_mismatch(status: str) -> str:
+    """Spring's MethodArgumentTypeMismatchException for a ``{status}`` path variable that is not a
+    ``TaskResult.Status`` (500), with the root cause (the enum lookup) at the end."""
+    return (
+        "Failed to convert value of type 'java.lang.String' to required type "
+        f"'com.netflix.conductor.common.metadata.tasks.TaskResult$Status'; "
+        f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}"
+    )
+
+
+def _violation(prop: str, message: str, value: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"path": f"updateTask.taskResult.{prop}", "message": message}
+    if value is not None:  # an empty string is shown; null is not
+        item["invalidValue"] = value
+    return item
+
+
 class TaskService:
     def __init__(self, rt: Runtime, wx: WorkflowExecutor) -> None:
         self.rt = rt
@@ -47,9 +64,10 @@ class TaskService:
         at once with what it could deliver (possibly nothing), as conductor-oss does; the held
         tasks stay at the head of the queue, in order (see ``_take``).
         """
-        count = max(1, count)
         qname = f"{domain}:{task_type}" if domain else task_type
         self.rt.record_poll(task_type, domain or "", worker_id)
+        if count <= 0:  # conductor-oss's queue pops nothing for count 0 and answers at once (docs/compat.md)
+            return []
         barrier: list[asyncio.Future[None]] = []
         out, held = self._take(qname, count, worker_id, barrier)
         if not out and not held and timeout_ms > 0:
@@ -144,10 +162,10 @@ class TaskService:
     async def update_task_by_ref(
         self, workflow_id: str, ref: str, status: str, output: Any, *, worker_id: str | None = None
     ) -> str | None:
+        if status not in RESULT_STATUS_NAMES:  # the path variable is converted before the body is read
+            raise MalformedBody(status_mismatch(status))
         if output is not None and not isinstance(output, dict):
             raise MalformedBody("Cannot deserialize value of type `java.util.LinkedHashMap` from a non-object value")
-        if status not in RESULT_STATUS_NAMES:
-            raise MalformedBody(f"No enum constant com.netflix.conductor.common.metadata.tasks.TaskResult.Status.{status}")
         try:
             wf = await self.rt.workflow(workflow_id)
         except NotFound:  # conductor-oss finds no tasks for an unknown workflow: nothing updated
@@ -175,11 +193,11 @@ class TaskService:
         if not isinstance(data, dict):
             raise MalformedBody("Cannot deserialize TaskResult from a non-object JSON value")
         r: TaskResult = TaskResult.parse(data)
-        errs = []
+        errs = []  # TaskResult: @NotEmpty workflowInstanceId, taskId (TaskService.updateTask: @Valid)
         if not r.workflowInstanceId:
-            errs.append({"path": "updateTask.taskResult.workflowInstanceId", "message": "Workflow Id cannot be null or empty"})
+            errs.append(_violation("workflowInstanceId", "Workflow Id cannot be null or empty", r.workflowInstanceId))
         if not r.taskId:
-            errs.append({"path": "updateTask.taskResult.taskId", "message": "Task ID cannot be null or empty"})
+            errs.append(_violation("taskId", "Task ID cannot be null or empty", r.taskId))
         raise_if(errs)
         assert r.taskId is not None
         if not r.extendLease:  # conductor-oss reads the workflow first: its 404 names the workflow
@@ -192,11 +210,11 @@ class TaskService:
                 self.rt.queue.extend_lease(t.taskId, t.responseTimeoutSeconds * 1000)
                 self.rt.committer.task(t)
             return t
-        if r.status is None:
-            raise ConductorLabError(f"Task status cannot be null for task {r.taskId}")
-        if t.status.terminal or wf.status.terminal:
+        if t.status.terminal or wf.status.terminal:  # ignored (200), status or not, as upstream
             self.rt.dequeue(t.taskId)
             return t
+        if r.status is None:  # a NullPointerException upstream: 500 too (docs/compat.md)
+            raise ConductorLabError(f"Task status cannot be null for task {r.taskId}")
         self.rt.queue.release(t.taskId)
         status = TaskStatus.of(r.status)
         worker = type_of(t.node.type).kind == "worker"

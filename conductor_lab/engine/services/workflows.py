@@ -10,21 +10,48 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from conductor_lab.engine import commands
+from conductor_lab.engine.metadata import raise_if, workflow_def_errors
 from conductor_lab.engine.model import (
     RerunWorkflowRequest,
     StartWorkflowRequest,
     Task,
     Workflow,
+    WorkflowDef,
     WorkflowStatus,
 )
+from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
-from conductor_lab.errors import ConductorLabError, Conflict, InvalidInput, MalformedBody, NotFound
+from conductor_lab.errors import (
+    ConductorLabError,
+    Conflict,
+    InvalidInput,
+    MalformedBody,
+    NotFound,
+    validation_error,
+)
 
 #: at most this many workflow ids in one bulk request (conductor-oss)
 MAX_BULK = 1000
 #: workflows of a bulk request changed per loop turn (their commits are shared)
 BULK_GROUP = 32
+#: ``WorkflowBulkService`` method of each bulk verb (the validation path of its id list)
+BULK_METHODS = {
+    "pause": "pauseWorkflow",
+    "resume": "resumeWorkflow",
+    "restart": "restart",
+    "retry": "retry",
+    "terminate": "terminate",
+    "remove": "deleteWorkflow",
+    "terminate-remove": "terminateRemove",
+}
+
+
+def _start_violation(prop: str, message: str, value: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"path": f"startWorkflow.startWorkflowRequest.{prop}", "message": message}
+    if value is not None:
+        item["invalidValue"] = value
+    return item
 
 
 class WorkflowService:
@@ -33,11 +60,30 @@ class WorkflowService:
         self.wx = wx
 
     async def start_workflow(self, request: Any) -> str:
+        """Start from a ``StartWorkflowRequest``, with conductor-oss's checks in its order: bean
+        validation of the request (``name`` @NotNull, ``priority`` 0..99, an inline ``workflowDef``:
+        one 400 with every violation), then the definition (404), then the input (400)."""
         if not isinstance(request, dict):
             raise MalformedBody("Cannot deserialize StartWorkflowRequest from a non-object JSON value")
-        if "input" in request and request["input"] is None and not request.get("externalInputPayloadStoragePath"):
-            raise InvalidInput("NULL input passed when starting workflow")
         r: StartWorkflowRequest = StartWorkflowRequest.parse(request)
+        errs: list[dict[str, Any]] = []
+        if r.name is None:  # StartWorkflowRequest.name: @NotNull, even with an inline workflowDef
+            errs.append(_start_violation("name", "Workflow name cannot be null or empty"))
+        if not 0 <= r.priority <= 99:  # StartWorkflowRequest.priority: @Min(0) @Max(99)
+            bound = "maximum 99" if r.priority > 99 else "minimum 0"
+            errs.append(_start_violation("priority", f"priority: {r.priority} should be {bound}", str(r.priority)))
+        if r.workflowDef is not None:  # @Valid WorkflowDef
+            wd: WorkflowDef = WorkflowDef.parse(r.workflowDef)
+            errs.extend(workflow_def_errors(wd, "startWorkflow.startWorkflowRequest.workflowDef", self.rt.meta.task_defs))
+        raise_if(errs)
+        if r.workflowDef is None:  # MetadataMapperService.lookupForWorkflowDefinition
+            assert r.name is not None
+            if not r.name.strip():
+                raise InvalidInput("Workflow name must be specified when searching for a definition")
+            if self.rt.meta.find_workflow_def(r.name, r.version) is None:
+                raise NotFound(f"No such workflow defined. name={r.name}, version={to_java_string(r.version)}")
+        if "input" in request and request["input"] is None and not request.get("externalInputPayloadStoragePath"):
+            raise InvalidInput("NULL input passed when starting workflow")  # WorkflowExecutorOps.validateWorkflow
         wf = self.wx.start(r)
         await self.rt.committer.barrier()
         return wf.workflowId
@@ -53,6 +99,9 @@ class WorkflowService:
     ) -> str:
         if input is not None and not isinstance(input, dict):
             raise MalformedBody("Cannot deserialize value of type `java.util.LinkedHashMap` from a non-object value")
+        # WorkflowServiceImpl.startWorkflow(name, ...) reads the definition through MetadataService first
+        if self.rt.meta.find_workflow_def(name, version) is None:
+            raise NotFound(f"No such workflow found by name: {name}, version: {to_java_string(version)}")
         req: dict[str, Any] = {"name": name, "version": version, "correlationId": correlation_id}
         req["input"] = input if input is not None else {}
         req["priority"] = priority
@@ -184,15 +233,13 @@ class WorkflowService:
         wf = await self.rt.workflow(workflow_id)
         definition = None
         if use_latest_definitions and wf.status.terminal:
-            try:
-                latest = self.rt.meta.get_workflow_def(wf.definition.name)
-            except NotFound:
-                latest = None
-            if latest is not None:
-                sid, snap, new_text = self.rt.meta.snapshot_for(latest, registered=True)
-                if new_text is not None:
-                    self.rt.committer.snapshot(sid, new_text)
-                definition = (sid, snap)
+            latest = self.rt.meta.find_workflow_def(wf.definition.name, None)
+            if latest is None:  # WorkflowExecutorOps.restart
+                raise NotFound(f"Unable to find latest definition for {workflow_id}")
+            sid, snap, new_text = self.rt.meta.snapshot_for(latest, registered=True)
+            if new_text is not None:
+                self.rt.committer.snapshot(sid, new_text)
+            definition = (sid, snap)
         self.wx.command(wf, commands.restart(wf, self.rt.clock(), definition), "restart")
         await self.rt.committer.barrier()
 
@@ -259,8 +306,11 @@ class WorkflowService:
         """Apply one verb to each id in turn (failures do not stop the batch): (succeeded, errors)."""
         if not isinstance(workflow_ids, list) or not all(isinstance(i, str) for i in workflow_ids):
             raise MalformedBody("Cannot deserialize value of type `java.util.ArrayList<java.lang.String>`")
-        if not workflow_ids or len(workflow_ids) > MAX_BULK:
-            raise InvalidInput(f"Cannot process more than {MAX_BULK} workflows. Please use multiple requests.")
+        path = f"{BULK_METHODS[verb]}.workflowIds"  # WorkflowBulkService: @NotEmpty @Size(max = 1000)
+        if not workflow_ids:
+            raise validation_error(path, "WorkflowIds list cannot be null.")
+        if len(workflow_ids) > MAX_BULK:
+            raise validation_error(path, f"Cannot process more than {MAX_BULK} workflows. Please use multiple requests.")
         steps: dict[str, Callable[[str], Awaitable[Any]]] = {
             "pause": self.pause_workflow,
             "resume": self.resume_workflow,
