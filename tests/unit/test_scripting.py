@@ -239,7 +239,9 @@ def test_timeout_then_same_thread_works() -> None:
     with pytest.raises(ScriptTimeout) as info:
         evaluate("while (true) {}", INPUT, timeout_ms=200)
     elapsed = time.monotonic() - start
-    assert 0.15 <= elapsed < 2.0
+    # the limit counts the process's CPU time (QuickJS clock()): a busy machine stretches the wall time,
+    # other busy threads of this process shorten it
+    assert 0.05 <= elapsed < 10.0
     assert info.value.message == "Script not evaluated within 200 ms, interrupted."
     assert isinstance(info.value, ScriptError)
     assert evaluate("$.a + $.b", INPUT) == 3

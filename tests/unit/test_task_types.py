@@ -1749,7 +1749,9 @@ def test_terminate_completed_keeps_its_reason() -> None:
 # --------------------------------------------------------------------------------------------
 # INLINE and LAMBDA
 
-SLOW_SCRIPT = "var s = Date.now(); while (Date.now() - s < {ms}) {{}} $.n + 1"
+# CPU-bound on purpose (~0.3 s of CPU): the script time limit counts CPU time, so a wall-clock spin
+# on a busy machine could use less than the loop slice and finish on the loop
+SLOW_SCRIPT = "var x = 0; for (var i = 0; i < 2000000; i++) {{ x += i; }} $.n + 1"
 
 
 def test_inline_evaluates_over_its_input() -> None:
@@ -1847,7 +1849,7 @@ def test_lambda_is_retried_per_its_task_def() -> None:
 
 
 def test_lambda_long_script_runs_off_the_loop() -> None:
-    r = one("LAMBDA", inputParameters={"scriptExpression": "var s = Date.now(); while (Date.now() - s < 120) {} "
+    r = one("LAMBDA", inputParameters={"scriptExpression": "var x = 0; for (var i = 0; i < 2000000; i++) { x += i; } "
                                                            "return $.n;", "n": 5})
     t = r.task("x")
     assert t.status == S.IN_PROGRESS and r.run_async == [t]
