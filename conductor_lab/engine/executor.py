@@ -106,10 +106,8 @@ class Executor:
         self.reset_callbacks = w.reset_callbacks
         self.bulk = w.bulk
         self.search_workflows = self.search.search_workflows
-        self.search_workflows_v2 = self.search.search_workflows_v2
         self.search_workflows_by_tasks = self.search.search_workflows_by_tasks
         self.search_tasks = self.search.search_tasks
-        self.search_tasks_v2 = self.search.search_tasks_v2
         self.poll = t.poll
         self.update_task = t.update_task
         self.update_task_v2 = t.update_task_v2

@@ -955,7 +955,7 @@ class WorkflowSearchV2Handler(BaseHandler):
         returns=[ok_json("SearchResult<Workflow>")],
     )
     async def get(self) -> None:
-        total, found = await self.executor.search_workflows_v2(**_search_args(self.q, workflows=True))
+        total, found = await self.executor.search_workflows(**_search_args(self.q, workflows=True), method="searchWorkflowsV2")
         self.reply_json(shapes.search_result(total, _workflows(self.executor, found, False)))
 
 
@@ -999,5 +999,5 @@ class TaskSearchV2Handler(BaseHandler):
 
     @api("Search tasks; full tasks", query=_SEARCH_QUERY, returns=[ok_json("SearchResult<Task>")])
     async def get(self) -> None:
-        total, found = await self.executor.search_tasks_v2(**_search_args(self.q))
+        total, found = await self.executor.search_tasks(**_search_args(self.q), with_nodes=True)
         self.reply_json(shapes.search_result(total, shapes.tasks(found)))

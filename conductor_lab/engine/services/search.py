@@ -41,31 +41,16 @@ class SearchService:
         query: str | None = None,
         classifier: str | None = None,
         top_level_only: bool = False,
+        method: str = "searchWorkflows",
     ) -> tuple[int, list[Workflow]]:
-        """(how many match, the page): the workflows behind ``SearchResult<WorkflowSummary>``."""
-        _check_size(size, "searchWorkflows")
+        """(how many match, the page): the workflows behind ``SearchResult<WorkflowSummary>`` and
+        ``SearchResult<Workflow>`` (search-v2); ``method`` names the operation in a 400."""
+        _check_size(size, method)
         q = search.parse(
             start=start, size=size, sort=sort, free_text=free_text, query=_filters(query, classifier, top_level_only)
         )
-        return await self._workflows(q)
-
-    async def search_workflows_v2(
-        self,
-        *,
-        start: int = 0,
-        size: int = 100,
-        sort: str | None = None,
-        free_text: str | None = "*",
-        query: str | None = None,
-        classifier: str | None = None,
-        top_level_only: bool = False,
-    ) -> tuple[int, list[Workflow]]:
-        """(how many match, the page): ``SearchResult<Workflow>`` (workflows without tasks)."""
-        _check_size(size, "searchWorkflowsV2")
-        q = search.parse(
-            start=start, size=size, sort=sort, free_text=free_text, query=_filters(query, classifier, top_level_only)
-        )
-        return await self._workflows(q)
+        await self.rt.committer.barrier()
+        return await self.rt.read(self._load_workflows, q)
 
     async def search_workflows_by_tasks(
         self,
@@ -96,37 +81,21 @@ class SearchService:
         sort: str | None = None,
         free_text: str | None = "*",
         query: str | None = None,
+        with_nodes: bool = False,
     ) -> tuple[int, list[Task]]:
-        """(how many match, the page): the tasks behind ``SearchResult<TaskSummary>``.
+        """(how many match, the page): the tasks behind ``SearchResult<TaskSummary>``, or with
+        ``with_nodes`` ``SearchResult<Task>`` (search-v2: each task with its ``workflowTask``).
 
-        A summary needs nothing of the task's definition node, so the tasks are rebuilt from
-        their rows alone (with a stand-in node, as recovery does for a node missing from a
-        snapshot): no lookup of their workflows.
+        A summary needs nothing of the task's definition node, so without ``with_nodes`` the tasks
+        are rebuilt from their rows alone (with a stand-in node, as recovery does for a node missing
+        from a snapshot): no lookup of their workflows.
         """
         q = search.parse(start=start, size=size, sort=sort, free_text=free_text, query=query)
         await self.rt.committer.barrier()
-        return await self.rt.read(self._load_tasks, q, False)
-
-    async def search_tasks_v2(
-        self,
-        *,
-        start: int = 0,
-        size: int = 100,
-        sort: str | None = None,
-        free_text: str | None = "*",
-        query: str | None = None,
-    ) -> tuple[int, list[Task]]:
-        """(how many match, the page): ``SearchResult<Task>``, each with its ``workflowTask``."""
-        q = search.parse(start=start, size=size, sort=sort, free_text=free_text, query=query)
-        await self.rt.committer.barrier()
-        return await self.rt.read(self._load_tasks, q, True)
+        return await self.rt.read(self._load_tasks, q, with_nodes)
 
     # ------------------------------------------------------------------------------------------
     # reads (on a reader thread)
-
-    async def _workflows(self, q: SearchQuery) -> tuple[int, list[Workflow]]:
-        await self.rt.committer.barrier()
-        return await self.rt.read(self._load_workflows, q)
 
     def _load_workflows(self, q: SearchQuery) -> tuple[int, list[Workflow]]:
         total, rows = self.rt.store.search_workflows(q)
@@ -166,11 +135,11 @@ class SearchService:
 
     def _load_workflows_of_tasks(self, q: SearchQuery) -> tuple[int, list[Workflow]]:
         total, texts = self.rt.store.search_tasks(q)
-        ids: list[str] = []
-        for text in texts:
-            wid = orjson.loads(text).get("workflowInstanceId")
-            if isinstance(wid, str) and wid not in ids:
-                ids.append(wid)
+        ids = list(
+            dict.fromkeys(
+                wid for text in texts if isinstance(wid := orjson.loads(text).get("workflowInstanceId"), str)
+            )
+        )
         stored = self.rt.store.get_workflows(ids)
         found = [wf for wf in (self._workflow(stored[i]) for i in ids if i in stored) if wf is not None]
         return total - (len(texts) - len(found)), found
