@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conductor_lab.engine.decide import Decision
+from conductor_lab.engine.decide import Decision, collect
 from conductor_lab.engine.model import (
     EMPTY,
     Task,
@@ -144,7 +144,7 @@ def _retry_tasks(wf: Workflow, d: Decision, ctx: ScheduleContext, keep: Task | N
             continue
         d.updates.append((t, {"retried": True, "executed": True}))
         d.schedule.append(_new_attempt(t, ctx))
-    _collect_scheduling(d, ctx)
+    collect(d, ctx)
     return retried
 
 
@@ -160,14 +160,6 @@ def _new_attempt(t: Task, ctx: ScheduleContext) -> Task:
     new.referenceTaskName = t.referenceTaskName
     new.iteration = t.iteration
     return new
-
-
-def _collect_scheduling(d: Decision, ctx: ScheduleContext) -> None:
-    """What tasks did while being scheduled (sync system tasks run at once)."""
-    if ctx.variables:
-        d.variables.update(ctx.variables)
-    d.effects.extend(ctx.effects)
-    d.run_async.extend(ctx.run_async)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from conductor_lab.engine.tasks.base import (
     positions,
 )
 
-__all__ = ["Decision", "decide", "next_nodes", "retry_delay_seconds", "workflow_output"]
+__all__ = ["Decision", "collect", "decide", "next_nodes", "output_or_empty", "retry_delay_seconds", "workflow_output"]
 
 
 @dataclass
@@ -253,14 +253,16 @@ def _finish(
     d.reason = reason[:MAX_REASON] if reason else reason
     d.failed_task = failed
     d.wake_at = None
-    if output is not None:
-        d.output = output
-    else:
-        try:
-            d.output = workflow_output(wf)
-        except Exception:  # best effort on failure paths, as upstream
-            d.output = {}
+    d.output = output if output is not None else output_or_empty(wf)
     return d
+
+
+def output_or_empty(wf: Workflow) -> dict[str, Any]:
+    """The workflow's output as it stands (best effort on failure paths, as upstream)."""
+    try:
+        return workflow_output(wf)
+    except Exception:
+        return {}
 
 
 def decide(
@@ -305,14 +307,14 @@ def decide(
             if not defn.tasks:
                 return _finish(d, wf, WorkflowStatus.COMPLETED, None)
             d.schedule.extend(ctx.schedule(defn.tasks[0]))
-            return _collect(d, ctx)
+            return collect(d, ctx)
         _advance(wf, defn, ctx, d, None if changed is None else list(changed))
         return d
     except TerminateWorkflow as exc:
         return _finish(d, wf, WorkflowStatus.FAILED, str(exc))
 
 
-def _collect(d: Decision, ctx: ScheduleContext) -> Decision:
+def collect(d: Decision, ctx: ScheduleContext) -> Decision:
     """Move what tasks did while being scheduled (effects, variables, wakes) into the decision."""
     if ctx.variables:
         d.variables.update(ctx.variables)
@@ -419,7 +421,7 @@ def _advance(
                 continue  # a watched task changes in this pass: look again on the next one
             _take(d, ctx, w, tt.execute(w, ctx), touched, pending_refs)
 
-    _collect(d, ctx)
+    collect(d, ctx)
     # 3. completion (contract 6.2 step 7): nothing new, every task terminal and handled (the
     # ones handled in this pass count)
     if d.schedule or d.remove or d.effects or d.run_async or d.complete:

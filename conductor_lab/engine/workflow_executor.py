@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from conductor_lab.engine import commands
-from conductor_lab.engine.decide import Decision, decide, workflow_output
+from conductor_lab.engine.decide import Decision, decide, output_or_empty
 from conductor_lab.engine.httpcall import HttpCaller
 from conductor_lab.engine.metadata import parse_workflow_def
 from conductor_lab.engine.model import (
@@ -454,11 +454,3 @@ class WorkflowExecutor:
         wf = self.rt.workflows.get(workflow_id)
         if wf is not None and not wf.status.terminal:
             self.terminate(wf, reason)
-
-
-def output_or_empty(wf: Workflow) -> dict[str, Any]:
-    """The workflow's output as it stands (best effort on failure paths, as upstream)."""
-    try:
-        return workflow_output(wf)
-    except Exception:
-        return {}
