@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 DB ?= data/conductor.duckdb
 
-.PHONY: run test install install-test lint bench clean
+LAB_PORT ?= 8888
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run serve test install install-test chromium lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +16,7 @@ $(BIN)/python:
 
 # Re-install only when pyproject.toml changes (idempotent).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[lab]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -23,11 +26,22 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The server on an embedded DuckDB file plus JupyterLab on notebooks/ (CONDUCTOR_SERVER_URL set).
 run: install
+	@mkdir -p $(dir $(DB))
+	$(BIN)/conductor-lab lab --db $(DB) --port $(PORT) --lab-port $(LAB_PORT) --notebooks notebooks
+
+# The server alone.
+serve: install
 	@mkdir -p $(dir $(DB))
 	$(BIN)/conductor-lab serve --db $(DB) --host 127.0.0.1 --port $(PORT)
 
-test: install-test
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+test: install-test chromium
 	$(BIN)/ruff check conductor_lab tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -1,6 +1,7 @@
 """``conductor-lab`` command line.
 
     conductor-lab serve --db data/conductor.duckdb --host 127.0.0.1 --port 8080
+    conductor-lab lab --db data/conductor.duckdb --port 8080 --lab-port 8888 --notebooks notebooks
 
 ``--port 0`` picks a free port; the server prints ``conductor-lab listening on http://HOST:PORT``.
 Binding anything but a loopback address needs ``--allow-remote`` and a token (``--token`` or
@@ -41,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest accepted request body (413 above)",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
+
+    lab = sub.add_parser("lab", help="run the server plus JupyterLab on a notebooks directory (make run)")
+    lab.add_argument("--db", default=DEFAULT_DB, help=f"DuckDB file (default {DEFAULT_DB}; parent created)")
+    lab.add_argument("--port", type=int, default=8080, help="server port (default 8080; 0 = any free port)")
+    lab.add_argument("--lab-port", type=int, default=8888, help="JupyterLab port (default 8888)")
+    lab.add_argument("--notebooks", default="notebooks", help="JupyterLab's root directory (default notebooks)")
+    lab.add_argument("--log-level", default="INFO", help="logging level on stderr (default INFO)")
     return parser
 
 
@@ -63,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_remote=args.allow_remote,
             max_body_bytes=args.max_body_bytes,
         )
+    if args.command == "lab":
+        from conductor_lab.launcher import main_lab
+
+        return main_lab(args.db, port=args.port, lab_port=args.lab_port, notebooks=args.notebooks)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -163,6 +163,21 @@ class ConductorClient:
     def get_workflow(self, workflow_id: str, include_tasks: bool = True) -> Json:
         return self._json("GET", f"/workflow/{_seg(workflow_id)}", params={"includeTasks": include_tasks})
 
+    def watch_workflow(
+        self, workflow_id: str, version: str | None = None, timeout_ms: int = 10_000
+    ) -> tuple[str, Json | None]:
+        """Long poll: (version, workflow) once it differs from ``version``; (version, None) on timeout.
+
+        conductor_lab's own endpoint (``/api/lab/workflow/{id}/watch``), used by live views.
+        """
+        answer = self._json(
+            "GET",
+            f"/lab/workflow/{_seg(workflow_id)}/watch",
+            params={"version": version, "timeoutMs": timeout_ms},
+            timeout=self._long_poll_timeout(timeout_ms),
+        )
+        return str(answer["version"]), answer.get("workflow")
+
     def get_workflow_status(
         self, workflow_id: str, include_output: bool = False, include_variables: bool = False
     ) -> Json:

@@ -91,6 +91,7 @@ class Executor:
         self.get_workflow = w.get_workflow
         self.definition_json = w.definition_json
         self.get_workflow_tasks = w.get_workflow_tasks
+        self.watch_workflow = w.watch_workflow
         self.get_correlated = w.get_correlated
         self.get_correlated_batch = w.get_correlated_batch
         self.running_workflow_ids = w.running_workflow_ids

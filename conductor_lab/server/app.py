@@ -88,6 +88,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tasks/{workflowId}/{taskRefName}/{status}/sync", h.UpdateTaskSyncHandler),
     Route("/api/tasks/{workflowId}/{taskRefName}/{status}", h.UpdateTaskByRefHandler),
     Route("/api/tasks/{taskId}", h.TaskHandler),
+    # conductor_lab's own (notebook live views)
+    Route("/api/lab/workflow/{workflowId}/watch", h.WorkflowWatchHandler),
     # event handlers
     Route("/api/event", h.EventHandlersHandler),
     Route("/api/event/{name}", h.EventHandlerHandler),

@@ -1001,3 +1001,31 @@ class TaskSearchV2Handler(BaseHandler):
     async def get(self) -> None:
         total, found = await self.executor.search_tasks(**_search_args(self.q), with_nodes=True)
         self.reply_json(shapes.search_result(total, shapes.tasks(found)))
+
+
+MAX_WATCH_TIMEOUT_MS = 30_000
+
+
+class WorkflowWatchHandler(BaseHandler):
+    """conductor_lab's own long poll for live views (not in conductor-oss): answer when it changes."""
+
+    tag = "lab"
+
+    @api(
+        "Wait until a workflow differs from `version` (a token an earlier answer gave), then answer it",
+        query=[
+            Param("version", doc="the version last seen; absent: answer at once"),
+            Param("timeoutMs", "int", 0, doc="how long to wait for a change, at most 30000"),
+            Param("includeTasks", "bool", True),
+        ],
+        returns=[ok_json("WorkflowWatch", "{version, changed, workflow (null when unchanged)}")],
+    )
+    async def get(self, workflow_id: str) -> None:
+        timeout_ms = self.q["timeoutMs"]
+        if not 0 <= timeout_ms <= MAX_WATCH_TIMEOUT_MS:
+            raise InvalidInput(f"timeoutMs must be between 0 and {MAX_WATCH_TIMEOUT_MS}")
+        version, wf = await self.executor.watch_workflow(workflow_id, self.q["version"], timeout_ms / 1000)
+        body = None
+        if wf is not None:
+            body = shapes.workflow(wf, self.executor.definition_json(wf), include_tasks=self.q["includeTasks"])
+        self.reply_json({"version": version, "changed": wf is not None, "workflow": body})

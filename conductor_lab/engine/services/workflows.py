@@ -6,6 +6,7 @@ returns.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,6 +111,34 @@ class WorkflowService:
     async def get_workflow(self, workflow_id: str) -> Workflow:
         """A workflow execution with its tasks (NotFound if unknown)."""
         return await self.rt.workflow(workflow_id)
+
+    async def watch_workflow(
+        self, workflow_id: str, version: str | None, timeout_s: float
+    ) -> tuple[str, Workflow | None]:
+        """Wait until the workflow's state differs from ``version``; answer (version, workflow).
+
+        The live view's long poll: ``version`` is what an earlier call answered (None: answer at
+        once). Returns ``(version, None)`` when nothing changed within ``timeout_s``. Wakes on the
+        runtime's change event; a finished workflow that is not in memory cannot change until a
+        verb loads it back, so the wait then costs a dict lookup per wake, not a store read.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout_s)
+        wf: Workflow | None = await self.rt.workflow(workflow_id)
+        while True:
+            changed = self.rt.change_event()  # before checking: a change made meanwhile sets it
+            if wf is not None:
+                current = workflow_version(wf)
+                if current != version:
+                    return current, wf
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return version or "", None
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return version or "", None
+            wf = self.rt.workflows.get(workflow_id)
 
     def definition_json(self, wf: Workflow) -> dict[str, Any] | None:
         """The definition snapshot the execution runs, as stored (``workflowDefinition``)."""
@@ -355,3 +384,10 @@ class WorkflowService:
         await self.rt.committer.barrier()
 
     # ------------------------------------------------------------------------------------------
+
+
+def workflow_version(wf: Workflow) -> str:
+    """A short token that changes whenever the workflow or one of its tasks changes."""
+    parts = [wf.status.value, str(wf.updateTime), str(len(wf.tasks))]
+    parts.extend(f"{t.taskId}:{t.status.value}:{t.updateTime}:{t.pollCount}" for t in wf.tasks)
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
