@@ -2,14 +2,25 @@
 
 from conductor_lab.client.errors import ApiError
 from conductor_lab.client.http import TERMINAL_WORKFLOW_STATUSES, ConductorClient
-from conductor_lab.client.worker import NonRetryableError, TaskInProgress, Worker, WorkerRunner
+from conductor_lab.client.worker import (
+    MissingInputError,
+    NonRetryableError,
+    RunnerSnapshot,
+    TaskInProgress,
+    TaskTypeStats,
+    Worker,
+    WorkerRunner,
+)
 
 __all__ = [
     "TERMINAL_WORKFLOW_STATUSES",
     "ApiError",
     "ConductorClient",
+    "MissingInputError",
     "NonRetryableError",
+    "RunnerSnapshot",
     "TaskInProgress",
+    "TaskTypeStats",
     "Worker",
     "WorkerRunner",
 ]

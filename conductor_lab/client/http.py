@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 import orjson
 
 from conductor_lab.client.errors import ApiError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Json = dict[str, Any]
 
@@ -324,6 +327,34 @@ class ConductorClient:
         return self._json("GET", "/tasks/queue/polldata", params={"taskType": task_type}) or []
 
     # -- misc ------------------------------------------------------------------------------------
+
+    def sql(
+        self,
+        query: str,
+        params: list[Any] | None = None,
+        *,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+    ) -> pa.Table:
+        """``POST /api/lab/sql``: one read-only SELECT over the history views (docs/sql.md), as Arrow.
+
+        The schema metadata says whether the server cut the rows (``truncated``: ``b"true"``) and
+        ``elapsedMs``. A refused or failing query raises ``ApiError`` (400, DuckDB's message).
+        """
+        body: Json = {"query": query, "params": params, "maxRows": max_rows, "timeoutSeconds": timeout_s}
+        timeout = self._long_poll_timeout(int(1000 * (timeout_s if timeout_s is not None else 30.0)))
+        response = self._http.post(
+            "/lab/sql",
+            content=orjson.dumps({k: v for k, v in body.items() if v is not None}),
+            headers={**_JSON_HEADERS, "Accept": "application/vnd.apache.arrow.stream"},
+            timeout=timeout,
+        )
+        if not response.is_success:
+            raise _api_error(response)
+        import pyarrow as pa  # here: workers that never query SQL do not pay for importing it
+
+        with pa.ipc.open_stream(response.content) as reader:
+            return reader.read_all()
 
     def health(self) -> Json:
         return self._json("GET", "/health")

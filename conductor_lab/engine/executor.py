@@ -34,6 +34,7 @@ from conductor_lab.engine.queue import MemoryQueue
 from conductor_lab.engine.runtime import Runtime
 from conductor_lab.engine.services.definitions import DefinitionService
 from conductor_lab.engine.services.search import SearchService
+from conductor_lab.engine.services.sql import SqlService
 from conductor_lab.engine.services.sync import SyncService
 from conductor_lab.engine.services.tasks import TaskService
 from conductor_lab.engine.services.workflows import WorkflowService
@@ -66,6 +67,7 @@ class Executor:
         self.task_ops = TaskService(self.rt, self.wx)
         self.sync = SyncService(self.rt, self.wx, self.workflow_ops, self.task_ops)
         self.search = SearchService(self.rt)
+        self.sql = SqlService(self.rt)
         self.events = EventService(self)
         self.wx.events = self.events
 
@@ -109,6 +111,8 @@ class Executor:
         self.search_workflows = self.search.search_workflows
         self.search_workflows_by_tasks = self.search.search_workflows_by_tasks
         self.search_tasks = self.search.search_tasks
+        self.run_sql = self.sql.run  # read-only SQL over the history (engine/sql.py)
+        self.sql_answer = self.sql.answer  # the same, encoded for POST /api/lab/sql
         self.poll = t.poll
         self.update_task = t.update_task
         self.update_task_v2 = t.update_task_v2
@@ -147,6 +151,7 @@ class Executor:
     async def close(self) -> None:
         await self.wx.close()
         self.timers.cancel()
+        self.sql.close()  # stops running queries before the store closes
         await self.rt.close()
 
     # ------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/tasks/{taskId}", h.TaskHandler),
     # conductor_lab's own (notebook live views)
     Route("/api/lab/workflow/{workflowId}/watch", h.WorkflowWatchHandler),
+    Route("/api/lab/sql", h.LabSqlHandler),
     # event handlers
     Route("/api/event", h.EventHandlersHandler),
     Route("/api/event/{name}", h.EventHandlerHandler),

@@ -11,9 +11,11 @@ from typing import Any
 
 from conductor_lab.engine.model import RESULT_STATUS_NAMES, Workflow
 from conductor_lab.engine.services.tasks import status_mismatch
+from conductor_lab.engine.sql import ARROW_STREAM, SqlRequest
 from conductor_lab.errors import InvalidInput, MalformedBody, NotFound, validation_error
 from conductor_lab.server import shapes
 from conductor_lab.server.base import (
+    JSON_TYPE,
     NO_CONTENT,
     BaseHandler,
     Body,
@@ -1029,3 +1031,21 @@ class WorkflowWatchHandler(BaseHandler):
         if wf is not None:
             body = shapes.workflow(wf, self.executor.definition_json(wf), include_tasks=self.q["includeTasks"])
         self.reply_json({"version": version, "changed": wf is not None, "workflow": body})
+
+
+class LabSqlHandler(BaseHandler):
+    """conductor_lab's own: one read-only SQL SELECT over the history views (docs/sql.md)."""
+
+    tag = "lab"
+
+    @api(
+        "Run one read-only SQL SELECT over the history views; Arrow IPC stream when Accept asks for it",
+        body=Body("object", "SqlRequest", '{"query", "params"?, "maxRows"?, "timeoutSeconds"?}'),
+        returns=[ok_json("SqlResult", "{columns, rows, truncated, elapsedMs}, or an Arrow IPC stream")],
+        doc="maxRows at most 100000, timeoutSeconds at most 30; the views and rules: docs/sql.md",
+    )
+    async def post(self) -> None:
+        arrow = ARROW_STREAM in self.request.headers.get("Accept", "")
+        payload = await self.executor.sql_answer(SqlRequest.from_json(self.body()), arrow=arrow)
+        self.set_header("Content-Type", ARROW_STREAM if arrow else JSON_TYPE)
+        self.finish(payload)

@@ -1,31 +1,50 @@
-"""Run the standalone server: DuckDB store + executor + Tornado HTTP server on one event loop.
+"""Run the server: DuckDB store + executor + Tornado HTTP server on one event loop.
 
-``serve()`` prints exactly one line, ``conductor-lab listening on http://HOST:PORT``, once the
-socket is bound and the engine has recovered, so launchers and tests can read the URL (port 0
-picks a free port). SIGTERM/SIGINT stop it: no new connections, open ones closed, then the
-executor closes (its last group commit lands before the process exits).
+Two ways in, one body (:func:`open_server`):
+
+* ``serve()`` (the CLI) runs on the main thread's loop and prints exactly one line,
+  ``conductor-lab listening on http://HOST:PORT``, once the socket is bound and the engine has
+  recovered, so launchers and tests can read the URL (port 0 picks a free port). SIGTERM/SIGINT
+  stop it: no new connections, open ones closed, then the executor closes (its last group commit
+  lands before the process exits).
+* ``start_server()`` (the notebook Lab) runs the same server in a daemon thread with its own
+  asyncio loop, so a long-running notebook cell never stalls workers or the engine, and returns a
+  :class:`ServerHandle` once it listens (or raises what stopped it from starting, e.g. DuckDB's
+  lock error when another process holds the file). ``handle.stop()`` shuts it down the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import gc
 import ipaddress
 import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import tornado.httpserver
 import tornado.netutil
 
 from conductor_lab.server.app import DEFAULT_MAX_BODY_BYTES, make_app
 
+if TYPE_CHECKING:
+    from conductor_lab.engine.executor import Executor
+
 log = logging.getLogger("conductor_lab.server")
 
 TOKEN_ENV = "CONDUCTOR_LAB_TOKEN"
 SHUTDOWN_GRACE_SECONDS = 5.0
+STARTUP_TIMEOUT_SECONDS = 120.0
+
+T = TypeVar("T")
 
 
 class UnsafeBinding(ValueError):
@@ -55,8 +74,19 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-async def serve(
-    db_path: str,
+@dataclass(frozen=True)
+class RunningServer:
+    """What :func:`open_server` yields: the bound address and the engine behind it."""
+
+    url: str
+    host: str
+    port: int
+    executor: Executor
+
+
+@contextlib.asynccontextmanager
+async def open_server(
+    db_path: str | os.PathLike[str],
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -64,8 +94,14 @@ async def serve(
     token: str | None = None,
     allow_remote: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-) -> None:
-    """Serve until SIGTERM/SIGINT. ``token``: required bearer token for ``/api`` (None: open)."""
+    freeze_gc: bool = True,
+) -> AsyncIterator[RunningServer]:
+    """Open the store, recover the engine, listen; on exit stop listening, close the connections
+    (up to a grace period), then close the executor (its last group commit lands).
+
+    ``freeze_gc``: move what recovery loaded out of the cyclic collector's sight (the standalone
+    server; an embedded one leaves the host process's collector alone).
+    """
     token = token or None
     check_binding(host, allow_remote=allow_remote, token=token)
 
@@ -80,10 +116,11 @@ async def serve(
     except BaseException:
         store.close()
         raise
-    # Move everything recovered (up to a million running workflows) out of the cyclic collector's
-    # sight, so its full collections do not walk those records again and again.
-    gc.collect()
-    gc.freeze()
+    if freeze_gc:
+        # Move everything recovered (up to a million running workflows) out of the cyclic
+        # collector's sight, so its full collections do not walk those records again and again.
+        gc.collect()
+        gc.freeze()
     server: tornado.httpserver.HTTPServer | None = None
     try:
         app = make_app(executor, max_body_bytes=max_body_bytes, token=token)
@@ -95,13 +132,7 @@ async def serve(
         sockets = tornado.netutil.bind_sockets(port, address=host)
         server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]
-
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"conductor-lab listening on http://{_url_host(host)}:{bound}", flush=True)
-        await stop.wait()
+        yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor)
         log.info("shutting down")
     finally:
         if server is not None:
@@ -111,6 +142,125 @@ async def serve(
             except TimeoutError:
                 log.warning("connections still open after %.0fs; closing anyway", SHUTDOWN_GRACE_SECONDS)
         await executor.close()
+
+
+async def serve(
+    db_path: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    durable: bool = True,
+    token: str | None = None,
+    allow_remote: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
+    """Serve until SIGTERM/SIGINT. ``token``: required bearer token for ``/api`` (None: open)."""
+    async with open_server(
+        db_path,
+        host=host,
+        port=port,
+        durable=durable,
+        token=token,
+        allow_remote=allow_remote,
+        max_body_bytes=max_body_bytes,
+    ) as running:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"conductor-lab listening on {running.url}", flush=True)
+        await stop.wait()
+
+
+@dataclass
+class ServerHandle:
+    """A server running in a background thread (see :func:`start_server`)."""
+
+    url: str
+    executor: Executor
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+    _stop: asyncio.Event = field(repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def call(self, fn: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
+        """Run a coroutine function on the server's loop from another thread; its result."""
+
+        async def _run() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(_run(), self.loop).result(timeout)
+
+    def stop(self, timeout: float = SHUTDOWN_GRACE_SECONDS + 10.0) -> bool:
+        """Stop listening, close connections and the executor; True when the thread ended in time.
+        Idempotent."""
+        if not self._stopped:
+            self._stopped = True
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self.loop.call_soon_threadsafe(self._stop.set)
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+def start_server(
+    db_path: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    durable: bool = True,
+    token: str | None = None,
+    allow_remote: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    thread_name: str = "conductor-lab-server",
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> ServerHandle:
+    """Run the server in a daemon thread with its own event loop; return once it listens.
+
+    Whatever keeps it from starting (a bad binding, DuckDB's lock error, ...) is raised here, in
+    the caller's thread. The store is not ``gc.freeze()``-d: the host process owns its collector.
+    """
+    started: concurrent.futures.Future[ServerHandle] = concurrent.futures.Future()
+
+    async def main() -> None:
+        async with open_server(
+            db_path,
+            host=host,
+            port=port,
+            durable=durable,
+            token=token,
+            allow_remote=allow_remote,
+            max_body_bytes=max_body_bytes,
+            freeze_gc=False,
+        ) as running:
+            stop = asyncio.Event()
+            handle = ServerHandle(
+                running.url, running.executor, asyncio.get_running_loop(), threading.current_thread(), stop
+            )
+            started.set_result(handle)
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the caller if it happened before listening
+            if not started.done():
+                started.set_exception(exc)
+            else:
+                log.exception("conductor-lab server thread ended with an error")
+
+    thread = threading.Thread(target=run, name=thread_name, daemon=True)
+    thread.start()
+    try:
+        return started.result(startup_timeout)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(
+            f"conductor-lab server on {db_path} did not start within {startup_timeout:g}s"
+        ) from None
 
 
 def token_from_env(token: str | None) -> str | None:

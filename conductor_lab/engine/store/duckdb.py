@@ -64,6 +64,7 @@ from conductor_lab.engine.store.duckdb_search import (
     fetch_by_rowid,
     page_rowids,
 )
+from conductor_lab.engine.store.duckdb_views import create_views
 from conductor_lab.errors import InvalidInput
 
 __all__ = ["SCHEMA_VERSION", "DuckDBStore"]
@@ -380,6 +381,7 @@ class DuckDBStore:
             # columns added after a file was created (older files gain them in place)
             con.execute("ALTER TABLE cl_transitions ADD COLUMN IF NOT EXISTS cause VARCHAR")
             _add_derived_columns(con)
+            create_views(con)  # the documented SQL surface (duckdb_views), current in every file
             row = con.execute("SELECT value FROM cl_meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 con.execute("INSERT INTO cl_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
@@ -531,6 +533,11 @@ class DuckDBStore:
         with self._clock:
             self._check_open()
             return self._con.cursor()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor of its own for reads from any thread (``engine.sql.run_sql``); the caller
+        closes it. The journal is folded first, so it sees every acknowledged change."""
+        return self._cursor()
 
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         cur = self._cursor()
