@@ -41,10 +41,11 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
+# The whole suite, and every notebook run top to bottom by nbval (asserts live in their cells).
 test: install-test chromium
 	$(BIN)/ruff check conductor_lab tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 tests notebooks
 
 lint: install-test
 	$(BIN)/ruff check conductor_lab tests bench
