@@ -3,7 +3,9 @@
     python bench/notebook_worker.py                  # 500 single-task workflows per configuration
     python bench/notebook_worker.py --workflows 2000 --work-ms 20 --threads 1,4,8
 
-What runs: a ``conductor-lab serve`` subprocess on a temporary DuckDB file, one workflow definition
+What runs: a ``conductor-lab serve`` subprocess on a temporary DuckDB file (``--embedded``: an
+embedded ``Lab`` in this process instead, engine and server sharing the interpreter with the
+workers as in a notebook kernel; the CPU column is then the whole process's), one workflow definition
 per configuration with one SIMPLE task, and in this process the runner a notebook would use:
 ``WorkerRunner(url, [Worker(task_type, score, threads=K)])`` over ``ConductorClient`` (httpx),
 batch poll + ``update-v2`` chaining, output capture on (each task prints a line). ``score(n)``
@@ -19,6 +21,7 @@ search), no errors counted by the runner, stdout restored after stop.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -89,7 +92,7 @@ def start_all(api: str, wf_name: str, n: int, connections: int = 8) -> None:
         t.join()
 
 
-def measure(server: Server, threads: int, n: int, work_ms: float, time_limit: float) -> Figures:
+def measure(server: Any, threads: int, n: int, work_ms: float, time_limit: float) -> Figures:
     task_type, wf_name = f"bench_nb_score_t{threads}", f"bench_nb_wf_t{threads}"
     register(server.api, task_type, wf_name)
     start_all(server.api, wf_name, n)
@@ -126,6 +129,31 @@ def measure(server: Server, threads: int, n: int, work_ms: float, time_limit: fl
     return Figures(threads, done, seconds, cpu, stats["errors"], stats["failed"], completed)
 
 
+class EmbeddedLab:
+    """The bench's ``Server`` interface over an embedded ``Lab`` (engine + server in this process)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.lab: Any = None
+        self.url = ""
+        self.api = ""
+
+    def start(self) -> None:
+        from conductor_lab.lab import Lab
+
+        self.lab = Lab(self.db)
+        self.url = self.lab.url
+        self.api = self.url + "/api"
+
+    def cpu_seconds(self) -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def stop(self) -> None:
+        if self.lab is not None:
+            self.lab.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -135,6 +163,7 @@ def main() -> int:
     ap.add_argument("--work-ms", type=float, default=0.0, help="time the function waits before returning (0)")
     ap.add_argument("--time-limit", type=float, default=300.0, help="give up a configuration after this long")
     ap.add_argument("--no-fsync", action="store_true", help="run the server with --no-fsync")
+    ap.add_argument("--embedded", action="store_true", help="an embedded Lab in this process (a notebook kernel)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (DuckDB file, server logs)")
     args = ap.parse_args()
     counts = [int(x) for x in args.threads.split(",")]
@@ -142,11 +171,14 @@ def main() -> int:
     print(machine_line())
     print(code_line())
     tmp = Path(tempfile.mkdtemp(prefix="bench_nb_worker_"))
-    server = Server(tmp / "c.duckdb", durable=not args.no_fsync, log_dir=tmp)
+    server: Any = (
+        EmbeddedLab(tmp / "c.duckdb") if args.embedded else Server(tmp / "c.duckdb", durable=not args.no_fsync, log_dir=tmp)
+    )
     results: list[Figures] = []
     try:
         server.start()
-        print(f"server: {server.url} ({'--no-fsync' if args.no_fsync else 'durable'}), {load_line()}")
+        mode = "embedded Lab" if args.embedded else "--no-fsync" if args.no_fsync else "durable"
+        print(f"server: {server.url} ({mode}), {load_line()}")
         print(
             f"{args.workflows} single-task workflows per configuration, function work {args.work_ms:g} ms\n"
         )
@@ -166,7 +198,7 @@ def main() -> int:
             "tasks",
             "seconds",
             "tasks/s",
-            "server CPU ms/task",
+            "process CPU ms/task" if args.embedded else "server CPU ms/task",
             f"vs {base.threads} thread(s)",
             "checks",
         ],

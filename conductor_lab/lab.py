@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import functools
 import html
+import logging
 import os
 import re
 import threading
@@ -202,6 +203,9 @@ class Lab:
 
     def _open_embedded(self, db: str | os.PathLike[str], port: int) -> str:
         from conductor_lab.server.run import start_server
+
+        # the kernel is not a server console: its access log (4xx at INFO) stays out of the cells
+        logging.getLogger("tornado.access").setLevel(logging.WARNING)
 
         path = str(Path(db).expanduser().resolve())
         with _registry_lock:
@@ -1155,7 +1159,9 @@ def _run_filters(
         where.append("created_at >= ?")
         params.append(_since(since))
     if text:
-        where.append("(CAST(input AS VARCHAR) ILIKE ? OR CAST(output AS VARCHAR) ILIKE ?)")
+        where.append(
+            "(CAST(input AS VARCHAR) ILIKE ? ESCAPE '\\' OR CAST(output AS VARCHAR) ILIKE ? ESCAPE '\\')"
+        )
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params.extend([pattern, pattern])
     return where, params

@@ -356,6 +356,57 @@ class ConductorClient:
         with pa.ipc.open_stream(response.content) as reader:
             return reader.read_all()
 
+    def validate_workflow_def(self, workflow_def: Json) -> None:
+        """``POST /metadata/workflow/validate``: 400 with ``validationErrors`` when it is not valid."""
+        self._request("POST", "/metadata/workflow/validate", json=workflow_def)
+
+    def skip_task(self, workflow_id: str, ref: str) -> None:
+        """``PUT /workflow/{id}/skiptask/{ref}``: the flow jumps over ``ref`` when it gets there."""
+        self._request("PUT", f"/workflow/{_seg(workflow_id)}/skiptask/{_seg(ref)}")
+
+    def execute_workflow(
+        self,
+        name: str,
+        request: Json,
+        *,
+        version: int = 0,
+        wait_until_task_ref: str | None = None,
+        wait_for_seconds: int = 10,
+    ) -> Json:
+        """``POST /workflow/execute/{name}/{version}`` (0: latest): start and wait (SignalResponse)."""
+        params = {"waitUntilTaskRef": wait_until_task_ref, "waitForSeconds": wait_for_seconds}
+        extra = self._long_poll_timeout(wait_for_seconds * 1000)
+        return self._json(
+            "POST",
+            f"/workflow/execute/{_seg(name)}/{_seg(version)}",
+            params=params,
+            json=request,
+            timeout=extra,
+        )
+
+    def queue_all(self) -> dict[str, int]:
+        """``GET /tasks/queue/all``: every non-empty queue (``[domain:]taskType``) and its size."""
+        return self._json("GET", "/tasks/queue/all") or {}
+
+    def all_poll_data(self) -> list[Json]:
+        """``GET /tasks/queue/polldata/all``: the last poll of every queue."""
+        return self._json("GET", "/tasks/queue/polldata/all") or []
+
+    def bulk(self, verb: str, workflow_ids: list[str], **params: Any) -> Json:
+        """``/workflow/bulk/{verb}`` (pause, resume, restart, retry, terminate): a BulkResponse."""
+        method = "PUT" if verb in ("pause", "resume") else "POST"
+        return self._json(method, f"/workflow/bulk/{verb}", params=params, json=workflow_ids) or {}
+
+    def workflow_versions(self, name: str) -> list[int]:
+        """Stored versions of one workflow definition (empty when there is none)."""
+        try:
+            summaries = self._json("GET", f"/metadata/workflow/{_seg(name)}/versions") or []
+        except ApiError as e:
+            if e.status == 404:
+                return []
+            raise
+        return sorted(int(s["version"]) for s in summaries if isinstance(s, dict) and "version" in s)
+
     def health(self) -> Json:
         return self._json("GET", "/health")
 

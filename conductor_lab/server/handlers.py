@@ -7,6 +7,7 @@ the ones conductor-oss makes while binding a request (types, ranges of query par
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from conductor_lab.engine.model import RESULT_STATUS_NAMES, Workflow
@@ -1026,7 +1027,11 @@ class WorkflowWatchHandler(BaseHandler):
         timeout_ms = self.q["timeoutMs"]
         if not 0 <= timeout_ms <= MAX_WATCH_TIMEOUT_MS:
             raise InvalidInput(f"timeoutMs must be between 0 and {MAX_WATCH_TIMEOUT_MS}")
-        version, wf = await self.executor.watch_workflow(workflow_id, self.q["version"], timeout_ms / 1000)
+        try:
+            version, wf = await self.executor.watch_workflow(workflow_id, self.q["version"], timeout_ms / 1000)
+        except asyncio.CancelledError:  # the server is shutting down: "nothing changed" ends the wait
+            self.reply_json({"version": self.q["version"] or "", "changed": False, "workflow": None})
+            return
         body = None
         if wf is not None:
             body = shapes.workflow(wf, self.executor.definition_json(wf), include_tasks=self.q["includeTasks"])

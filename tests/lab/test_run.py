@@ -587,6 +587,8 @@ def test_history_runs_bulk_and_analysis(lab: Lab, capsys: pytest.CaptureFixture[
     assert len(lab.history(name=name, status=["failed"], verbose=False)) == 2
     assert lab.history(name=name, since="1w", text="nothing like this", verbose=False).empty
     assert len(lab.history(name=name, text='"n":3', verbose=False)) == 1
+    assert lab.history(name=name, text='"n"_3', verbose=False).empty  # _ and % are matched literally
+    assert lab.history(name=name, text='"n"%3', verbose=False).empty
     half_hour_ago = datetime.now() - timedelta(minutes=30)  # naive: local time
     assert len(lab.history(name=name, since=half_hour_ago, verbose=False)) == 4
     assert len(lab.history(name=name, since=timedelta(minutes=30), verbose=False)) == 4

@@ -228,3 +228,23 @@ def test_single_poll_returns_one_task(http: httpx.Client) -> None:
     task = r.json()
     assert (task["workflowInstanceId"], task["status"], task["workerId"]) == (wid, "IN_PROGRESS", "single")
     assert http.get(f"/tasks/poll/{t1}").status_code == 204
+
+
+def test_a_retried_attempt_that_completes_has_no_reason(http: httpx.Client) -> None:
+    """conductor-oss's updateTask sets the reason from every TaskResult, also to none: the attempt
+    that completes after an automatic retry does not keep the failed attempt's reason."""
+    name = uid("reason")
+    r = http.post("/metadata/taskdefs", json=[{"name": name, "retryCount": 1, "retryDelaySeconds": 0}])
+    assert r.status_code == 200, r.text
+    register_chain(http, name, [name])
+    wid = start(http, name)
+    first = poll_one(http, name)
+    r = http.post("/tasks", json={"workflowInstanceId": wid, "taskId": first["taskId"], "status": "FAILED",
+                                  "reasonForIncompletion": "boom"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    second = wait_until(lambda: poll_one(http, name), 10, what="the retry is scheduled")
+    complete(http, second, {"ok": True})
+    tasks = get_workflow(http, wid)["tasks"]
+    assert [t["status"] for t in tasks] == ["FAILED", "COMPLETED"]
+    assert tasks[0]["reasonForIncompletion"] == "boom"
+    assert not tasks[1].get("reasonForIncompletion")

@@ -223,8 +223,9 @@ class TaskService:
             status = TaskStatus.SCHEDULED
         t.status = status
         t.outputData = r.outputData if r.outputData is not None else {}
-        if r.reasonForIncompletion is not None:
-            t.reasonForIncompletion = r.reasonForIncompletion[:MAX_REASON]
+        # as conductor-oss's updateTask: the result's reason replaces the task's, also with none
+        # (a retried attempt that completes does not keep the failed attempt's reason)
+        t.reasonForIncompletion = r.reasonForIncompletion[:MAX_REASON] if r.reasonForIncompletion else None
         if r.workerId:
             t.workerId = r.workerId
         t.callbackAfterSeconds = max(0, r.callbackAfterSeconds)
