@@ -46,10 +46,11 @@ if TYPE_CHECKING:
         wf_var,
         workflow,
     )
-    from conductor_lab.lab import CellWorker, Lab, Registration, RunSet
+    from conductor_lab.lab import Blueprint, CellWorker, Lab, Registration, RunSet
     from conductor_lab.run import LabError, LabValidationError, Run, TaskView, Timeline, Why
 
 __all__ = [
+    "Blueprint",
     "BuilderError",
     "CellWorker",
     "Lab",
@@ -93,7 +94,7 @@ __all__ = [
 _LAZY: dict[str, str] = {
     name: module
     for module, names in (
-        ("conductor_lab.lab", ("CellWorker", "Lab", "Registration", "RunSet")),
+        ("conductor_lab.lab", ("Blueprint", "CellWorker", "Lab", "Registration", "RunSet")),
         ("conductor_lab.run", ("LabError", "LabValidationError", "Run", "TaskView", "Timeline", "Why")),
         (
             "conductor_lab.builder",
