@@ -316,9 +316,13 @@ def test_polls_and_updates_are_answered_while_a_slow_query_runs(
     t.join()
     answered = time.monotonic()
     assert_error(answer[0], 400, "query exceeded the 3 s limit")
-    # the query ran for its full 3 s: cycles answered well inside that window ran beside it
+    # the query ran for its full 3 s: cycles kept being answered inside that window, and no cycle
+    # waited for the query (a blocked loop would show one gap of about 3 s); counts are loose,
+    # as this machine may be shared
     beside = [d for d in done if sent + 0.5 < d < answered - 0.5]
-    assert len(beside) >= 5, (len(done), len(beside))
+    assert len(beside) >= 2, (len(done), len(beside))
+    gaps = [b - a for a, b in zip([sent, *done], done, strict=False)]
+    assert max(gaps) < 2.0, gaps
 
 
 # ---------------------------------------------------------------------------------------------
