@@ -4,10 +4,18 @@
     python bench/store_commit.py --running 1000000     # build N running workflows (1 task each), time load_running
                                                        # (the file, ~0.8 GB at 1M, is kept in --db / $TMPDIR for reuse)
 
-Each commit of size n holds n workflow upserts (random existing workflows), n task upserts (half complete an
-existing recent task, half schedule a new one) and n transitions, i.e. 3n rows; the store is prefilled
-with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row). A commit is one journal
-row; after each batch size the time to fold the journal into the tables (``materialize``) is printed too.
+The store is prefilled with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row).
+
+Sequential (the notebook case, printed first): --sequential commits one at a time, each what one task
+update writes (the workflow, the completed task, the next task scheduled, two transitions; ~2.4 KB),
+while a maintenance thread folds the commit log into the tables beside them as the group committer's
+does. Printed: p50/p90/p99/max of one commit, and the process's CPU per commit (user + system from
+``os.times()``, the folds included).
+
+Batch sizes: each commit of size n holds n workflow upserts (random existing workflows), n task upserts
+(half complete an existing recent task, half schedule a new one) and n transitions, i.e. 3n rows. A commit
+is one record appended to the commit log (``fdatasync``ed when durable); after each batch size the time to
+fold the log into the tables (``materialize``) is printed too.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -64,8 +73,61 @@ def prefill(store: DuckDBStore, n: int) -> tuple[list[str], list[tuple[str, str,
                 tasks=[task_row(t, w, q) for t, w, q in tasks[s : s + 20_000]],
             )
         )
+        store.materialize()  # one chunk per fold: folding 100,000 at once outgrows the 256 MB memory limit
     store.checkpoint()
     return wids, tasks
+
+
+def bench_sequential(store: DuckDBStore, wids: list[str], n: int, durable: bool) -> None:
+    """One commit at a time, a fold thread beside them (as ``GroupCommitter._maintain``)."""
+    batches: list[Batch] = []
+    for i in range(n + 20):  # built before the clock runs
+        w = wids[i % len(wids)]
+        done, nxt = str(uuid.uuid4()), str(uuid.uuid4())
+        trows = [task_row(done, w, 2, "COMPLETED", i), task_row(nxt, w, 3, "SCHEDULED", i)]
+        batches.append(
+            Batch(
+                workflows=[wf_row(w, i, "RUNNING", i)],
+                tasks=trows,
+                transitions=[
+                    TransitionRow(i, w, r.task_id, r.ref_name, r.task_type, r.status, None) for r in trows
+                ],
+            )
+        )
+    stop = threading.Event()
+    folds = 0
+
+    def maintainer() -> None:
+        nonlocal folds
+        while not stop.is_set():
+            if store.needs_maintenance():
+                store.maintain()
+                folds += 1
+            else:
+                stop.wait(0.001)
+
+    th = threading.Thread(target=maintainer, daemon=True)
+    th.start()
+    for b in batches[:20]:  # warm up
+        store.commit(b)
+    lat: list[float] = []
+    t0 = os.times()
+    for b in batches[20:]:
+        s = time.perf_counter()
+        store.commit(b)
+        lat.append(time.perf_counter() - s)
+    t1 = os.times()
+    stop.set()
+    th.join()
+    q = statistics.quantiles(lat, n=100)
+    cpu = (t1.user - t0.user) + (t1.system - t0.system)
+    print(
+        f"durable={durable!s:5} sequential {n} commits ({folds} folds beside them): p50 {statistics.median(lat) * 1e3:.3f} ms  "
+        f"p90 {q[89] * 1e3:.3f} ms  p99 {q[98] * 1e3:.3f} ms  max {max(lat) * 1e3:.1f} ms  "
+        f"cpu/commit {cpu / n * 1e3:.3f} ms",
+        flush=True,
+    )
+    store.materialize()
 
 
 def bench_commits(args: argparse.Namespace, durable: bool) -> None:
@@ -73,6 +135,8 @@ def bench_commits(args: argparse.Namespace, durable: bool) -> None:
         path = os.path.join(d, "bench.duckdb")
         store = open_store(path, durable)
         wids, tasks = prefill(store, args.prefill)
+        if args.sequential:
+            bench_sequential(store, wids, args.sequential, durable)
         recent = tasks[-1000:]
         rng = random.Random(42)
         clock = 1
@@ -122,7 +186,7 @@ def bench_commits(args: argparse.Namespace, durable: bool) -> None:
             )
             t0 = time.perf_counter()
             folded = store.materialize()
-            print(f"  materialize {folded} journal rows: {(time.perf_counter() - t0) * 1e3:.1f} ms", flush=True)
+            print(f"  materialize: {folded} commits folded in {(time.perf_counter() - t0) * 1e3:.1f} ms", flush=True)
         st = store.stats()
         print(f"  file before close: {st['file_size_bytes'] / 1e6:.1f} MB  rows: {st['rows']}")
         t0 = time.perf_counter()
@@ -141,7 +205,7 @@ def bench_running(args: argparse.Namespace) -> None:
     if not os.path.exists(path):
         store = DuckDBStore(path, durable=False)
         t0 = time.perf_counter()
-        step = 50_000
+        step = 10_000  # one fold per commit of this size stays well under the 256 MB memory limit
         for s in range(0, args.running, step):
             ws, ts = [], []
             for i in range(s, min(args.running, s + step)):
@@ -149,6 +213,7 @@ def bench_running(args: argparse.Namespace) -> None:
                 ws.append(wf_row(w, i))
                 ts.append(task_row(str(uuid.uuid4()), w, 1))
             store.commit(Batch(workflows=ws, tasks=ts))
+            store.materialize()
         store.close()
         print(f"built {args.running:,} running workflows + tasks in {time.perf_counter() - t0:.1f} s")
     print(f"file {os.path.getsize(path) / 1e6:.0f} MB: {path}")
@@ -177,6 +242,7 @@ def main() -> None:
     p.add_argument("--prefill", type=int, default=100_000, help="workflows+tasks already in the store")
     p.add_argument("--rows", type=int, default=20_000, help="task rows per batch size (caps commits at 200)")
     p.add_argument("--durable", choices=["both", "yes", "no"], default="both")
+    p.add_argument("--sequential", type=int, default=2000, help="one-at-a-time commits (0 = skip)")
     p.add_argument(
         "--running", type=int, default=0, help="time load_running over N running workflows instead"
     )

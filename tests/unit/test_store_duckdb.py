@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import subprocess
 import sys
@@ -30,7 +31,8 @@ from conductor_lab.engine.store.base import (
     WorkflowDefRow,
     WorkflowRow,
 )
-from conductor_lab.engine.store.duckdb import SCHEMA_VERSION, DuckDBStore
+from conductor_lab.engine.store.duckdb import SCHEMA_VERSION, DuckDBStore, journal_dir
+from conductor_lab.engine.store.journal import parse_segment
 from conductor_lab.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -386,17 +388,141 @@ def test_event_executions_append_newest_last_and_limit(tmp_path: Path) -> None:
     s.close()
 
 
-def test_journal_rows_without_event_keys_still_fold(tmp_path: Path) -> None:
-    # a journal written before the event tables existed has no "eh"/"ehd"/"ee" keys
+def test_legacy_journal_rows_are_folded_at_open(tmp_path: Path) -> None:
+    # files of earlier versions committed into cl_journal; a journal written before the event
+    # tables existed has no "eh"/"ehd"/"ee" keys
+    open_store(tmp_path).close()
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    con.execute("INSERT INTO cl_journal VALUES (7, ?)", ['{"td":[["old_task","{}"]],"tdd":[],"wfd":[]}'])
+    con.execute("INSERT INTO cl_journal VALUES (8, ?)", ['{"td":[["old_task","{\\"v\\":2}"]],"tdd":[],"wfd":[]}'])
+    con.close()
     s = open_store(tmp_path)
-    with s._wlock:
-        s._seq += 1
-        s._writer.execute(
-            "INSERT INTO cl_journal VALUES (?, ?)", [s._seq, '{"td":[["old_task","{}"]],"tdd":[],"wfd":[]}']
-        )
-        s._pending += 1
-    assert s.load_task_defs() == ["{}"]
+    assert s.load_task_defs() == ['{"v":2}']  # the later row wins
     assert s.load_event_handlers() == [] and s.get_event_executions("x") == []
+    assert s._query("SELECT count(*) FROM cl_journal") == [(0,)]
+    assert folded_seq(s) == 8
+    s.commit(Batch(task_defs=[TaskDefRow("new_task", "{}")]))
+    assert s._seq == 9  # seq goes on after the legacy rows
+    s.close()
+    s = open_store(tmp_path)
+    assert s.load_task_defs() == ["{}", '{"v":2}'] and folded_seq(s) == 9
+    s.close()
+
+
+# ---------------------------------------------------------------------- the commit log
+
+
+def folded_seq(s: DuckDBStore) -> int:
+    return int(s._query("SELECT value FROM cl_meta WHERE key = 'journal_folded_seq'")[0][0])
+
+
+def segments(tmp_path: Path, name: str = "store.duckdb") -> list[Path]:
+    d = journal_dir(tmp_path / name)
+    return sorted(p for p in d.iterdir() if p.suffix == ".log") if d.exists() else []
+
+
+def logged(tmp_path: Path) -> list[int]:
+    """The seqs of every record in the log files (read without the store)."""
+    seqs: list[int] = []
+    for p in segments(tmp_path):
+        records, end = parse_segment(p.read_bytes(), str(p), tail_allowed=False)
+        assert end == p.stat().st_size
+        seqs += [seq for seq, _ in records]
+    return seqs
+
+
+def test_commits_go_to_the_log_and_folds_delete_its_segments(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    for i in range(5):
+        s.commit(Batch(workflows=[wf(f"w{i}")]))
+    assert logged(tmp_path) == [1, 2, 3, 4, 5]
+    assert s._query("SELECT count(*) FROM cl_journal") == [(0,)]  # a read folds first
+    assert logged(tmp_path) == []  # the folded segment is gone
+    assert [p.stat().st_size for p in segments(tmp_path)] == [0, 0]  # the current one and a spare
+    assert folded_seq(s) == 5
+    s.commit(Batch(workflows=[wf("w5")]))
+    s.commit(Batch(workflows=[wf("w6")]))
+    assert logged(tmp_path) == [6, 7]
+    s.close()
+    assert not journal_dir(tmp_path / "store.duckdb").exists()  # a clean close leaves the DuckDB file alone
+    s = open_store(tmp_path)
+    assert s.stats()["rows"]["cl_workflows"] == 7 and folded_seq(s) == 7
+    s.commit(Batch(workflows=[wf("w7")]))
+    assert logged(tmp_path) == [8]
+    s.close()
+
+
+def test_records_already_folded_are_skipped_at_open(tmp_path: Path) -> None:
+    """A crash after a fold's COMMIT, before its segments were deleted: the next open must not
+    apply those records again (appends would be doubled)."""
+    s = open_store(tmp_path)
+    s.commit(Batch(workflows=[wf("w1")], logs=[LogRow("t1", 1, "once")], transitions=[
+        TransitionRow(1, "w1", None, None, None, "RUNNING", None)]))  # fmt: skip
+    s.commit(Batch(logs=[LogRow("t1", 2, "twice?")]))
+    saved = {p.name: p.read_bytes() for p in segments(tmp_path)}
+    s.materialize()
+    s.commit(Batch(logs=[LogRow("t1", 3, "after")]))  # not folded: only in the log
+    after = {p.name: p.read_bytes() for p in segments(tmp_path)}
+    s._log.close(clean=False)  # type: ignore[union-attr]  # as a crash would leave them: no fold, no cleanup
+    s._log = None
+    s._closed = True
+    s._mat.close()
+    s._con.close()
+    for name, data in {**saved, **after}.items():
+        (journal_dir(tmp_path / "store.duckdb") / name).write_bytes(data)
+    assert logged(tmp_path) == [1, 2, 3]
+    s = open_store(tmp_path)
+    assert [r.log for r in s.get_task_logs("t1")] == ["once", "twice?", "after"]
+    assert s._query("SELECT count(*) FROM cl_transitions") == [(1,)]
+    assert logged(tmp_path) == [] and folded_seq(s) == 3
+    s.commit(Batch(logs=[LogRow("t1", 4, "next")]))
+    assert logged(tmp_path) == [4]
+    s.close()
+
+
+def test_a_second_store_on_the_same_file_in_this_process_is_refused(tmp_path: Path) -> None:
+    s = open_store(tmp_path)
+    s.commit(Batch(workflows=[wf("w1")]))
+    with pytest.raises(RuntimeError, match="in use by another store"):
+        DuckDBStore(tmp_path / "." / "store.duckdb")  # DuckDB itself shares the file within a process
+    s.commit(Batch(workflows=[wf("w2")]))  # the first one is unharmed
+    assert s.stats()["rows"]["cl_workflows"] == 2
+    s.close()
+
+
+@pytest.mark.parametrize("path", [":memory:", "", ":memory:named"])
+def test_memory_store_has_no_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = DuckDBStore(path)
+    s.commit(Batch(workflows=[wf("w1")]))
+    assert s._log is None and s._pending == 1
+    assert s.get_workflow("w1") is not None and s._pending == 0
+    s.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_fold_in_several_transactions_when_records_are_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    monkeypatch.setattr(duckdb_store, "MATERIALIZE_MAX_BYTES", 3_000)
+    s = open_store(tmp_path, durable=durable)
+    for i in range(10):  # ~1.1 KB each: three per fold transaction at most
+        s.commit(Batch(workflows=[wf("w", update=i, payload="x" * 1000)], logs=[LogRow("t", i, str(i))]))
+    folds: list[int] = []
+    real = s._fold_once
+
+    def counting() -> tuple[int, int]:
+        n, upto = real()
+        folds.append(n)
+        return n, upto
+
+    monkeypatch.setattr(s, "_fold_once", counting)
+    assert s.materialize() == 10
+    assert folds == [2, 2, 2, 2, 2]
+    assert s._query("SELECT update_time FROM cl_workflows") == [(9,)]
+    assert [r.log for r in s.get_task_logs("t")] == [str(i) for i in range(10)]
+    assert logged(tmp_path) == [] and folded_seq(s) == 10
     s.close()
 
 
@@ -450,6 +576,34 @@ def test_bad_row_type_is_refused_before_the_journal(tmp_path: Path) -> None:
     s.close()
 
 
+class _Status(str, enum.Enum):
+    DONE = "COMPLETED"
+
+
+@pytest.mark.parametrize("table", [duckdb_store.POLL_DATA, duckdb_store.EVENT_HANDLERS, duckdb_store.WORKFLOWS])
+def test_row_check_accepts_exactly_what_pyarrow_accepts(table: Any) -> None:
+    """``_Table.check`` passes plain rows without pyarrow: it must refuse what ``arrow`` refuses."""
+    values = [None, 0, 1, -1, True, 1.0, 1.5, "1", "", 2**31 - 1, 2**31, -(2**31) - 1, 2**63 - 1, 2**63, _Status.DONE]
+    good = {"VARCHAR": "s", "INTEGER": 1, "BIGINT": 1, "BOOLEAN": True}
+    base = [good[typ] for _, typ in table.columns]
+    for col in range(len(base)):
+        for v in values:
+            row = tuple(base[:col] + [v] + base[col + 1 :])
+            try:
+                table.arrow([row])
+                refused = False
+            except (TypeError, ValueError, OverflowError):
+                refused = True
+            if refused:
+                with pytest.raises((TypeError, ValueError, OverflowError)):
+                    table.check([row])
+            else:
+                table.check([row])
+    for row in (tuple(base[:-1]), (*base, "extra")):  # wrong widths
+        with pytest.raises(ValueError):
+            table.check([tuple(base), row])
+
+
 class _FailLast(DuckDBStore):
     """Materialization fails at its last statement, after every real one has run."""
 
@@ -472,19 +626,22 @@ def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path)
         workflow_defs=[WorkflowDefRow("wf", 3, "{}")],
         workflow_deletes=["w2"],
     )
-    f.commit(change)  # durable in the journal
+    f.commit(change)  # durable in the log
     with pytest.raises(duckdb.Error):
         f.materialize()
     raw = f._con.cursor()
     assert {t: sorted(raw.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES} == before
-    assert raw.execute("SELECT count(*) FROM cl_journal").fetchone() == (1,)
+    assert raw.execute("SELECT count(*) FROM cl_journal").fetchone() == (0,)
     raw.close()
-    f.close()  # materialization fails again; the journal row stays
-    s = open_store(tmp_path)  # a working store applies the journal at open: nothing was lost
+    assert f._pending == 1 and logged(tmp_path) == [2]  # still pending, still in the log
+    f.close()  # materialization fails again; the log stays
+    assert logged(tmp_path) == [2]
+    s = open_store(tmp_path)  # a working store applies the log at open: nothing was lost
     assert s.get_workflow("w2") is None
     assert s.get_task("t7") is not None
     stored = s.get_workflow("w1")
     assert stored is not None and "changed" in stored.json
+    assert logged(tmp_path) == []
     s.close()
 
 
@@ -518,6 +675,15 @@ CHILD = textwrap.dedent(
             poll_data=[PollDataRow("q", "", f"worker-{i}", i)],
         )
 
+    def maintainer():  # folds beside the commits, as the group committer's maintenance thread
+        while True:
+            if store.needs_maintenance():
+                store.maintain()
+            else:
+                threading.Event().wait(0.002)
+
+    if mode == "during":
+        threading.Thread(target=maintainer, daemon=True).start()
     armed = threading.Event()
     if mode == "during":  # once commit K has returned, kill ourselves while commit K+1 runs
         def killer():
@@ -530,8 +696,11 @@ CHILD = textwrap.dedent(
         print(f"committed {i}", flush=True)
         if i == arm_after:
             armed.set()
+        if mode == "after" and i == n // 2:
+            store.materialize()  # the first half in DuckDB's WAL, the rest only in the commit log
     if mode == "after":
         print("wal", os.path.exists(path + ".wal") and os.path.getsize(path + ".wal") > 0, flush=True)
+        print("log", store._pending, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """
 )
@@ -579,6 +748,7 @@ def test_kill_9_loses_no_committed_batch_and_leaves_none_half_applied(
     if mode == "after":
         assert len(committed) == n
         assert "wal True" in lines  # the reopen below really replays a WAL
+        assert lines[-1] == f"log {n - n // 2 - 1}"  # and batches that are only in the commit log
     else:
         assert len(committed) >= arm_after + 1, proc.stderr  # the kill landed while commits were running
 
@@ -915,13 +1085,16 @@ def test_materialization_runs_beside_journal_commits(tmp_path: Path) -> None:
 
 
 def test_materializer_checkpoints_once_the_wal_is_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(duckdb_store, "CHECKPOINT_WAL_BYTES", 64 * 1024)
+    monkeypatch.setattr(duckdb_store, "CHECKPOINT_WAL_BYTES", 1 << 40)
     s = open_store(tmp_path)
     wal = Path(str(tmp_path / "store.duckdb") + ".wal")
-    for i in range(200):  # ~200 journal rows with 1 KB payloads: well past 64 KB of WAL
+    for i in range(200):  # ~200 batches with 1 KB payloads: well past 64 KB of WAL once folded
         s.commit(Batch(workflows=[wf(f"w{i}", payload="x" * 1000)]))
-    assert wal.exists() and wal.stat().st_size >= 64 * 1024
+    s.materialize()
+    assert wal.exists() and wal.stat().st_size >= 64 * 1024  # below the threshold: no checkpoint
+    monkeypatch.setattr(duckdb_store, "CHECKPOINT_WAL_BYTES", 64 * 1024)
+    s.commit(Batch(workflows=[wf("w200")]))
     s.materialize()
     assert not wal.exists() or wal.stat().st_size < 64 * 1024
-    assert s.stats()["rows"]["cl_workflows"] == 200
+    assert s.stats()["rows"]["cl_workflows"] == 201
     s.close()

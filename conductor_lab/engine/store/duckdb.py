@@ -1,35 +1,48 @@
-"""``DuckDBStore``: the default, embedded system of record (one DuckDB file).
+"""``DuckDBStore``: the default, embedded system of record (one DuckDB file and its commit log).
 
-How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/store_commit.py``):
+How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/store_commit.py``,
+``bench/journal_alternatives.py``, the decision in ``docs/storage.md``):
 
-* ``commit`` writes the whole Batch as ONE row of ``cl_journal`` (one autocommit INSERT of the batch
-  as JSON: ~1 ms p50 with fsync) and returns once that is durable. Writing the batch straight into
-  the tables took one set-based statement per non-empty list (~1-2 ms each, 6-14 ms per commit at
-  n=1 with fsync), a floor under every acknowledged request. ``commit`` first converts the rows to
-  the tables' column types (pyarrow), so a bad row is refused before it reaches the journal.
-* ``materialize`` folds the journal into the tables in ONE transaction that also deletes the folded
-  journal rows: pure SQL inside DuckDB (``from_json`` + ``unnest``, newest row per key, "delete the
-  keys, then insert" for upserts, the later of upsert/delete for definitions and event handlers,
-  ``INSERT OR IGNORE`` for snapshots, appends for transitions, logs and event executions), so no
-  per-row Python runs and the GIL is free.
-  It runs on its own connection beside the journal commits (the group committer calls ``maintain``
-  on its own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before
-  every read (reads see every committed batch), at close and at open (batches committed before a
-  crash). The tables are at most one fold behind the journal; both live in the same file.
-* Checkpoints: DuckDB's automatic checkpoint ran inside whichever commit crossed 16 MiB of WAL and
-  stalled commits 50-140 ms, so its threshold is raised and the materializer checkpoints once the
-  WAL passes ``CHECKPOINT_WAL_BYTES``.
+* ``commit`` makes a group commit durable by appending ONE framed record (the whole Batch as JSON)
+  to the commit log, an append-only file in ``<db>.journal/`` (``journal.JournalLog``): one
+  ``os.write`` and one ``os.fdatasync``, ~0.2 ms p50 and ~0.1 ms of CPU, then returns. It does not
+  touch DuckDB: a one-row DuckDB transaction cost ~1 ms p50 (2 ms in issue 8's runs) and 0.75-1 ms
+  of CPU per commit. ``commit`` first checks that the rows convert to the tables' column types
+  (``_Table.check``), so a bad row is refused before it reaches the log. The record also stays in
+  memory (``_records``) until it is folded.
+* ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it inserts
+  them into ``cl_journal`` (one Arrow batch), runs the fold SQL over ``cl_journal`` (``from_json``
+  + ``unnest``, newest row per key, "delete the keys, then insert" for upserts, the later of
+  upsert/delete for definitions and event handlers, ``INSERT OR IGNORE`` for snapshots, appends
+  for transitions, logs and event executions: no per-row Python, the GIL is free), deletes those
+  ``cl_journal`` rows and records ``journal_folded_seq`` in ``cl_meta``; after its COMMIT the log
+  segments that hold only folded records are deleted. A fold starts by rotating the log to a new
+  segment (under the writer lock), so the older segments hold exactly what it folds.
+  It runs on its own connection beside the commits (the group committer calls ``maintain`` on its
+  own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before every
+  read (reads see every acknowledged batch), at close and at open. One fold transaction takes at
+  most ``MATERIALIZE_MAX_BYTES`` of records (more are folded in several), bounding its memory.
+* Open: DuckDB first (its file lock keeps other processes out), then the log (``LOCK`` keeps other
+  stores of this process out). The log is scanned: a torn frame at the very end (the write in
+  flight at a crash, never acknowledged) is cut off with a warning; any other bad frame refuses the
+  open (``JournalCorruption``). Records with ``seq <= journal_folded_seq`` are already in the
+  tables (a crash between a fold's COMMIT and the segment deletion) and are skipped; the rest are
+  folded at once. ``cl_journal`` rows left by files of earlier versions (which committed there)
+  are folded too. ``seq`` goes on from the largest of the three.
+* Checkpoints: DuckDB's automatic checkpoint stalled whatever committed across 16 MiB of WAL, so
+  its threshold is raised and the materializer checkpoints once the WAL passes
+  ``CHECKPOINT_WAL_BYTES``; commits never wait for it (they do not use DuckDB).
 * The execution tables have no PRIMARY KEY (an in-memory ART index): see ``INDEXES``.
-* ``durable=True`` keeps DuckDB's default ``fsync_mode='STANDARD'``: a commit returns after the WAL
-  is written and fsynced (one fdatasync per commit, checked with strace), so it survives ``kill -9``
-  and, as far as the disk honours fsync, power loss. ``durable=False`` sets ``fsync_mode='NONE'``
-  (a real DuckDB 2.0.1 setting): the WAL is still written before a commit returns, so a process
-  crash loses nothing, but an OS crash or power cut may. It is the benchmarks' "no fsync" mode.
+* ``durable=True``: every commit is ``fdatasync``ed before it returns, segment files are created
+  and deleted with a directory fsync, and DuckDB keeps ``fsync_mode='STANDARD'`` (a fold is on disk
+  before its segments go). ``durable=False``: no fdatasync and ``fsync_mode='NONE'`` (a real
+  DuckDB 2.0.1 setting): a process crash still loses nothing (the OS has the bytes), an OS crash or
+  power cut may. It is the benchmarks' "no fsync" mode. ``":memory:"`` stores have no log at all.
 
-Threads: journal commits run on one writer thread through a dedicated connection, the fold on
-another; every read opens its own cursor (about 50 us) so readers in many threads never share one
-and see only committed data. DuckDB releases the GIL while it works, but each statement
-re-acquires it: fewer statements per commit also means less GIL contention with the event loop.
+Threads: commits run on one writer thread (``_wlock``), the fold on another (``_mlock``, its own
+connection); every read opens its own cursor (about 50 us) so readers in many threads never share
+one and see only committed data. DuckDB releases the GIL while it works, but each statement
+re-acquires it: fewer statements per fold also means less GIL contention with the event loop.
 """
 
 from __future__ import annotations
@@ -42,7 +55,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import orjson
@@ -65,9 +78,10 @@ from conductor_lab.engine.store.duckdb_search import (
     page_rowids,
 )
 from conductor_lab.engine.store.duckdb_views import create_views
+from conductor_lab.engine.store.journal import CrashPoints, JournalLog, Record, crash_points
 from conductor_lab.errors import InvalidInput
 
-__all__ = ["SCHEMA_VERSION", "DuckDBStore"]
+__all__ = ["SCHEMA_VERSION", "DuckDBStore", "journal_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +131,26 @@ class _Table:
             raise ValueError(f"{self.name}: {e}") from e
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
+    def check(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Raise like ``arrow`` on a row pyarrow would refuse. Rows of exactly the column types
+        (str / int in range / bool, or None) pass in plain Python, ~50x faster than building the
+        Arrow table; anything else is left to pyarrow, so what is accepted does not change."""
+        kinds = _KINDS[self.name]
+        width = len(kinds)
+        for row in rows:
+            if len(row) != width:
+                break
+            for v, (kind, lo, hi) in zip(row, kinds, strict=True):
+                if v is None or (type(v) is kind and (kind is not int or lo <= cast(int, v) <= hi)):
+                    continue
+                break
+            else:
+                continue
+            break
+        else:
+            return
+        self.arrow(rows)
+
 
 def _table(
     name: str,
@@ -131,6 +165,13 @@ def _table(
     schema = pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in cols])
     return _Table(name, cols, key, schema, constraint, derived, uncompressed)
 
+
+_KIND: dict[str, tuple[type, int, int]] = {  # (Python type, min, max): the range applies to ints
+    "VARCHAR": (str, 0, 0),
+    "INTEGER": (int, -(2**31), 2**31 - 1),
+    "BIGINT": (int, -(2**63), 2**63 - 1),
+    "BOOLEAN": (bool, 0, 0),
+}
 
 WORKFLOWS = _table(
     "cl_workflows",
@@ -182,7 +223,8 @@ EVENT_EXECUTIONS = _table(
     "action VARCHAR, output VARCHAR",
 )
 META = _table("cl_meta", "key VARCHAR, value VARCHAR", ("key",))
-# The commit journal: one row per group commit (the whole Batch, JSON-encoded). See "Journal".
+# Where a fold puts the records it applies (inserted, folded and deleted in one transaction); files
+# of earlier versions committed here directly, and their rows are still folded.
 JOURNAL = _table("cl_journal", "seq BIGINT, batch VARCHAR")
 
 ALL_TABLES: tuple[_Table, ...] = (
@@ -199,6 +241,11 @@ ALL_TABLES: tuple[_Table, ...] = (
     EVENT_HANDLERS,
     EVENT_EXECUTIONS,
 )
+
+#: per table, per column: (Python type, min, max) of the values ``_Table.check`` passes without pyarrow
+_KINDS: dict[str, tuple[tuple[type, int, int], ...]] = {
+    t.name: tuple(_KIND[typ] for _, typ in t.columns) for t in ALL_TABLES
+}
 
 # No ART index on the execution tables (cl_workflows, cl_tasks): ART indexes live in memory (about
 # 300 B per running workflow for a PRIMARY KEY on each table plus cl_tasks(workflow_id)), and the
@@ -221,9 +268,19 @@ _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.
 #: The materializer checkpoints once the WAL is this large.
 CHECKPOINT_WAL_BYTES = 16 * 1024 * 1024
 
-#: Journal rows are applied to the tables once this many wait, or the oldest is this old.
-MATERIALIZE_BATCHES = 64
-MATERIALIZE_AGE_SECONDS = 0.25
+#: Log records are applied to the tables once this many wait, or the oldest is this old. A fold has
+#: a fixed cost (~37 statements, ~45 ms for 30 small records on the reference VM) that competes with
+#: the event loop for the CPU; commits no longer need the fold, so it runs less often than when they
+#: went into cl_journal (64 / 0.25 s). perf_probe --quick, same run, two runs each: 64 / 0.25 s ->
+#: 1,024 / 1 s took worker tasks/s from ~365 to 520-720 and the idle 3-task workflow from 13-17 ms
+#: to ~7.5 ms p50 (44-61 ms -> 11-12 ms p99). Reads fold first, so they never see less.
+MATERIALIZE_BATCHES = 1024
+MATERIALIZE_AGE_SECONDS = 1.0
+#: One fold transaction takes records up to this much batch text (at least one record).
+MATERIALIZE_MAX_BYTES = 16 * 1024 * 1024
+
+#: ``cl_meta`` key: the highest log seq whose record is in the tables.
+FOLDED_SEQ_KEY = "journal_folded_seq"
 
 
 def encode_batch(b: Batch) -> str:
@@ -335,17 +392,25 @@ MATERIALIZE_SQL: tuple[str, ...] = (
 )
 
 
+def journal_dir(path: str | os.PathLike[str]) -> Path:
+    """The commit log's directory of a DuckDB file: ``<file>.journal`` beside it."""
+    return Path(str(path) + ".journal")
+
+
 class DuckDBStore:
-    """The ``Store`` protocol on one DuckDB file (or ``":memory:"``)."""
+    """The ``Store`` protocol on one DuckDB file and its commit log (or ``":memory:"``, no log)."""
 
     def __init__(
         self, path: str | os.PathLike[str], *, durable: bool = True, memory_limit: str | None = DEFAULT_MEMORY_LIMIT
     ) -> None:
         self.path = str(path)
         self.durable = durable
+        #: fault injection for the crash tests (CONDUCTOR_LAB_CRASH); None otherwise
+        self._crash: CrashPoints | None = crash_points()
         self._con = duckdb.connect(self.path)
         if memory_limit:
             if not _MEMORY_LIMIT.fullmatch(memory_limit.strip()):
+                self._con.close()
                 raise ValueError(f"memory_limit must look like '512MB' or '2GB', not {memory_limit!r}")
             # DuckDB's default is 80% of RAM, mostly buffer cache: bound it so a server holding a
             # million running workflows in Python memory does not also cache gigabytes of blocks.
@@ -355,18 +420,49 @@ class DuckDBStore:
         # fsync_mode is DuckDB 2.0.1's switch for fsync (STANDARD | NONE | FULL); see the module doc.
         self._con.execute(f"SET GLOBAL fsync_mode = '{'STANDARD' if durable else 'NONE'}'")
         self._create_schema()
-        self._writer = self._con.cursor()  # used by commit() only (one writer thread)
-        self._mat = self._con.cursor()  # used by materialize() only
-        self._wlock = threading.Lock()  # serialises journal commits, the counters and close()
+        self._mat = self._con.cursor()  # used by materialize() and checkpoints only
+        self._wlock = threading.Lock()  # serialises commits (log appends), the counters and close()
         self._mlock = threading.Lock()  # one materialization at a time
         self._clock = threading.Lock()  # serialises cursor creation on the root connection
         self._closed = False
-        seq, pending = self._con.execute("SELECT coalesce(max(seq), 0), count(*) FROM cl_journal").fetchone() or (0, 0)
-        self._seq = int(seq)
-        self._pending = int(pending)
+        self._records: list[Record] = []  # logged, not yet folded: (seq, batch text), seq ascending
+        # fetchall: a result left unread keeps its transaction open, and CHECKPOINT refuses to run
+        rows = self._con.execute("SELECT value FROM cl_meta WHERE key = ?", [FOLDED_SEQ_KEY]).fetchall()
+        folded = int(rows[0][0]) if rows else 0
+        ((legacy_seq, legacy),) = self._con.execute(
+            "SELECT coalesce(max(seq), 0), count(*) FROM cl_journal"
+        ).fetchall()
+        self._legacy = int(legacy)  # cl_journal rows written by an earlier version, not folded yet
+        self._legacy_seq = int(legacy_seq)
+        self._log: JournalLog | None = None
+        last = folded
+        if self.path != "" and not self.path.startswith(":memory:"):  # DuckDB's in-memory spellings
+            # after DuckDB: its file lock already keeps every other process away from the log
+            self._log = JournalLog(journal_dir(self.path), durable=durable, crash=self._crash)
+            try:
+                found = self._log.open(folded)
+            except BaseException:
+                self._mat.close()
+                self._con.close()
+                raise
+            self._records = found.records
+            last = found.last_seq
+            if found.records or found.skipped or found.torn_bytes:
+                log.info(
+                    "%s: commit log: %d records to fold, %d already folded, %d torn bytes dropped",
+                    self.path,
+                    len(found.records),
+                    found.skipped,
+                    found.torn_bytes,
+                )
+        self._seq = max(last, int(legacy_seq))
+        self._pending = len(self._records) + self._legacy
         self._pending_since = time.monotonic()
-        if self._pending:
-            self.materialize()  # batches committed before a crash
+        try:
+            self.materialize()  # batches committed before a crash, or before the last close failed to fold
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ schema
 
@@ -398,48 +494,83 @@ class DuckDBStore:
     # ------------------------------------------------------------------ writes
 
     def commit(self, batch: Batch) -> None:
-        """Make the batch durable: ONE journal row in one autocommit statement (see "Journal")."""
+        """Make the batch durable: ONE framed record appended to the commit log (``fdatasync``ed
+        when durable) before returning; the tables get it at the next fold."""
         if not len(batch):
             return
-        self._validate(batch)  # a bad row raises here, before it reaches the journal
+        self._validate(batch)  # a bad row raises here, before it reaches the log
         text = encode_batch(batch)
         with self._wlock:
             self._check_open()
-            self._seq += 1
-            self._writer.execute("INSERT INTO cl_journal VALUES (?, ?)", [self._seq, text])
+            seq = self._seq + 1
+            if self._log is not None:
+                self._log.append(seq, text)  # raises: nothing logged, seq not used
+            self._seq = seq
+            self._records.append((seq, text))
             if self._pending == 0:
                 self._pending_since = time.monotonic()
             self._pending += 1
 
     def needs_maintenance(self) -> bool:
-        """True when enough journal rows wait to be applied to the tables (see "Journal")."""
+        """True when enough logged batches wait to be applied to the tables."""
         return self._pending >= MATERIALIZE_BATCHES or (
             self._pending > 0 and time.monotonic() - self._pending_since >= MATERIALIZE_AGE_SECONDS
         )
 
     def maintain(self) -> None:
-        """Apply the journal to the tables; may run on its own thread while commits go on."""
+        """Apply the logged batches to the tables; runs on its own thread while commits go on."""
         self.materialize()
 
     def materialize(self) -> int:
-        """Apply the journal rows committed so far to the tables in ONE transaction, then drop them.
+        """Apply every batch committed so far to the tables, then drop the log segments it covered.
 
-        Returns the number of journal rows applied. Crash-safe: the tables change and those journal
-        rows disappear in the same transaction. It runs on its own connection and holds only the
-        materializer lock, so journal commits (new rows, higher ``seq``) go on meanwhile; DuckDB's
-        MVCC keeps the two apart (appends vs. changes to older rows).
+        Returns the number of batches applied. Each fold transaction inserts its records into
+        ``cl_journal``, folds them (with any legacy ``cl_journal`` rows), deletes those rows and
+        records ``journal_folded_seq``: the tables change and the fold is recorded atomically, so a
+        crash before the COMMIT leaves the records to the log and one after it makes the next open
+        skip them. Commits go on meanwhile (the fold holds the writer lock only to take its records
+        and rotate the log).
         """
+        target = self._seq
+        total = 0
+        while True:
+            n, upto = self._fold_once()
+            total += n
+            if n == 0 or upto >= target:
+                return total
+
+    def _fold_once(self) -> tuple[int, int]:
+        """One fold transaction: the pending records (at most MATERIALIZE_MAX_BYTES of them) and
+        any legacy ``cl_journal`` rows. Returns (batches applied, the highest seq now folded)."""
         with self._mlock:
             with self._wlock:
                 self._check_open()
-                if self._pending == 0:
-                    return 0
-                upto = self._seq
+                idle = self._pending == 0
+                if not idle:
+                    records = self._take()
+                    upto = records[-1][0] if records else self._legacy_seq
+                    legacy = self._legacy
+                    if self._log is not None:
+                        self._log.rotate()  # the older segments now hold only records <= self._seq
+            if idle:
+                if self._log is not None:
+                    self._log.release(self._seq)  # segments left by a crash after a fold's commit
+                return 0, self._seq
             con = self._mat
             con.execute("BEGIN TRANSACTION")
             try:
-                row = con.execute("SELECT count(*) FROM cl_journal WHERE seq <= ?", [upto]).fetchone()
-                n = int(row[0]) if row else 0
+                if records:
+                    pending = pa.table(
+                        {
+                            "seq": pa.array([r[0] for r in records], pa.int64()),
+                            "batch": pa.array([r[1] for r in records], pa.string()),
+                        }
+                    )
+                    con.register("_pending_records", pending)
+                    try:
+                        con.execute("INSERT INTO cl_journal SELECT seq, batch FROM _pending_records")
+                    finally:
+                        con.unregister("_pending_records")
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _j AS SELECT seq, from_json(batch, '{_JOURNAL_SPEC}') AS b "
                     "FROM cl_journal WHERE seq <= ?",
@@ -457,18 +588,39 @@ class DuckDBStore:
                     "DELETE FROM cl_tasks WHERE task_id IN (SELECT unnest(b.tkd) FROM _j WHERE b.tkd IS NOT NULL)"
                 )
                 con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
+                con.execute("INSERT OR REPLACE INTO cl_meta VALUES (?, ?)", [FOLDED_SEQ_KEY, str(upto)])
                 for tmp in ("_j", "_u", "_d"):
                     con.execute(f"DROP TABLE IF EXISTS {tmp}")
+                if self._crash is not None:
+                    self._crash.hit("fold-before-commit")
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
                 raise
+            if self._crash is not None:
+                self._crash.hit("fold-after-commit")
+            n = len(records) + legacy
             with self._wlock:
+                del self._records[: len(records)]  # commits only append: the folded ones are first
+                self._legacy = 0
                 self._pending = max(0, self._pending - n)
                 if self._pending:
                     self._pending_since = time.monotonic()
+            if self._log is not None:
+                self._log.release(upto)
             self._checkpoint_if_due(con)
-            return n
+            return n, upto
+
+    def _take(self) -> list[Record]:
+        """The oldest pending records, up to MATERIALIZE_MAX_BYTES of batch text (at least one)."""
+        out: list[Record] = []
+        size = 0
+        for rec in self._records:
+            if out and size + len(rec[1]) > MATERIALIZE_MAX_BYTES:
+                break
+            out.append(rec)
+            size += len(rec[1])
+        return out
 
     def _checkpoint_if_due(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold the WAL into the file here, beside the commits, once it passes CHECKPOINT_WAL_BYTES.
@@ -508,7 +660,7 @@ class DuckDBStore:
             (EVENT_EXECUTIONS, b.event_executions),
         ):
             if rows:
-                t.arrow(rows)
+                t.check(rows)
         for name in b.task_def_deletes:
             if not isinstance(name, str):
                 raise TypeError(f"task_def_deletes: {name!r} is not a str")
@@ -762,9 +914,13 @@ class DuckDBStore:
         )
         size = 0
         if self.path != ":memory:":
-            for p in (Path(self.path), Path(self.path + ".wal")):
-                if p.exists():
+            paths = [Path(self.path), Path(self.path + ".wal")]
+            paths += self._log.segment_files() if self._log is not None else []
+            for p in paths:
+                try:
                     size += p.stat().st_size
+                except FileNotFoundError:
+                    pass  # e.g. a segment a fold just deleted
         return {
             "path": self.path,
             "durable": self.durable,
@@ -776,30 +932,33 @@ class DuckDBStore:
     # ------------------------------------------------------------------ lifecycle
 
     def checkpoint(self) -> None:
-        """Apply the journal, then fold the WAL into the main file (DuckDB also does this past 16 MiB)."""
+        """Apply the log, then fold DuckDB's WAL into the main file (DuckDB also does this past 16 MiB)."""
         self.materialize()
-        with self._wlock:
+        with self._mlock:
             self._check_open()
-            self._writer.execute("CHECKPOINT")
+            self._mat.execute("CHECKPOINT")
 
     def close(self) -> None:
+        """Fold what is pending, checkpoint, close; the log's files go once everything is folded
+        (a fold that fails leaves them for the next open)."""
         if not self._closed:
             try:
                 self.materialize()
-            except duckdb.Error:
-                pass  # the journal stays; the next open applies it
+            except Exception as exc:  # the log stays; the next open applies it
+                log.warning("%s: could not fold the commit log at close (the next open will): %s", self.path, exc)
         with self._mlock, self._wlock, self._clock:
             if self._closed:
                 return
             self._closed = True
             try:
-                self._writer.execute("CHECKPOINT")
+                self._mat.execute("CHECKPOINT")
             except duckdb.Error:
                 pass  # e.g. a reader still has a transaction open; closing checkpoints when it can
             finally:
                 self._mat.close()
-                self._writer.close()
                 self._con.close()
+                if self._log is not None:
+                    self._log.close(clean=self._pending == 0)
 
     def _check_open(self) -> None:
         if self._closed:
