@@ -34,6 +34,7 @@ from conductor_lab.engine.store.base import (
 from conductor_lab.engine.store.duckdb import SCHEMA_VERSION, DuckDBStore, journal_dir
 from conductor_lab.engine.store.journal import parse_segment
 from conductor_lab.errors import InvalidInput
+from tests.conftest import REPO_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -1098,3 +1099,23 @@ def test_materializer_checkpoints_once_the_wal_is_large(tmp_path: Path, monkeypa
     assert not wal.exists() or wal.stat().st_size < 64 * 1024
     assert s.stats()["rows"]["cl_workflows"] == 201
     s.close()
+
+
+def test_commits_and_folds_do_not_load_pandas(tmp_path: Path) -> None:
+    """The server stays free of pandas/numpy: folding hands records to DuckDB as list parameters
+    (``con.register`` of an Arrow table would make DuckDB import pandas and numpy)."""
+    code = (
+        "import sys\n"
+        "from tests.unit.test_store_duckdb import full_batch\n"
+        "from conductor_lab.engine.store.duckdb import DuckDBStore\n"
+        "before = {m for m in ('pandas', 'numpy') if m in sys.modules}\n"  # the test module may load numpy
+        f"s = DuckDBStore({str(tmp_path / 'p.duckdb')!r})\n"
+        "s.commit(full_batch())\n"
+        "assert s.materialize() == 1\n"
+        "s.close()\n"
+        "print(sorted({m for m in ('pandas', 'numpy') if m in sys.modules} - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
+    ).stdout.strip()
+    assert out == "[]"

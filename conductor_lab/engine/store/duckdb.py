@@ -11,7 +11,7 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   (``_Table.check``), so a bad row is refused before it reaches the log. The record also stays in
   memory (``_records``) until it is folded.
 * ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it inserts
-  them into ``cl_journal`` (one Arrow batch), runs the fold SQL over ``cl_journal`` (``from_json``
+  them into ``cl_journal`` (one statement: two list parameters, unnested), runs the fold SQL over ``cl_journal`` (``from_json``
   + ``unnest``, newest row per key, "delete the keys, then insert" for upserts, the later of
   upsert/delete for definitions and event handlers, ``INSERT OR IGNORE`` for snapshots, appends
   for transitions, logs and event executions: no per-row Python, the GIL is free), deletes those
@@ -560,17 +560,13 @@ class DuckDBStore:
             con.execute("BEGIN TRANSACTION")
             try:
                 if records:
-                    pending = pa.table(
-                        {
-                            "seq": pa.array([r[0] for r in records], pa.int64()),
-                            "batch": pa.array([r[1] for r in records], pa.string()),
-                        }
+                    # two list parameters, unnested: as fast as an Arrow batch (~1 ms for 64 records),
+                    # and unlike con.register() it does not make DuckDB import pandas and numpy into
+                    # the server (~1 s of CPU at the first fold, and their memory for good)
+                    con.execute(
+                        "INSERT INTO cl_journal SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[])",
+                        [[r[0] for r in records], [r[1] for r in records]],
                     )
-                    con.register("_pending_records", pending)
-                    try:
-                        con.execute("INSERT INTO cl_journal SELECT seq, batch FROM _pending_records")
-                    finally:
-                        con.unregister("_pending_records")
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _j AS SELECT seq, from_json(batch, '{_JOURNAL_SPEC}') AS b "
                     "FROM cl_journal WHERE seq <= ?",
