@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -608,8 +608,9 @@ def test_row_check_accepts_exactly_what_pyarrow_accepts(table: Any) -> None:
 class _FailLast(DuckDBStore):
     """Materialization fails at its last statement, after every real one has run."""
 
-    def _materialize_sql(self) -> list[str]:
-        return [*super()._materialize_sql(), "INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')"]
+    def _materialize_sql(self, present: Collection[str] | None = None) -> list[str]:
+        bad = "INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')"
+        return [*super()._materialize_sql(present), bad]
 
 
 def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path) -> None:
@@ -1119,3 +1120,17 @@ def test_commits_and_folds_do_not_load_pandas(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_fold_runs_only_the_statement_groups_its_records_need() -> None:
+    groups = duckdb_store.MATERIALIZE_GROUPS
+    store = DuckDBStore.__new__(DuckDBStore)  # the statement choice needs no open file
+    assert list(store._materialize_sql()) == list(duckdb_store.MATERIALIZE_SQL)
+    tasks_only = store._materialize_sql({"t"})
+    assert tasks_only == list(dict(groups)[("t",)]) and any("cl_tasks" in sql for sql in tasks_only)
+    # a definition delete alone still runs its definitions group
+    assert store._materialize_sql({"tdd"}) == list(dict(groups)[("td", "tdd")])
+    assert store._materialize_sql(set()) == []
+    # every batch key the fold reads belongs to exactly one group (nothing can be skipped by mistake)
+    keys = [k for ks, _ in groups for k in ks]
+    assert len(keys) == len(set(keys)) and set(keys) | {"wfd", "tkd"} == set(duckdb_store._FOLD_KEYS)
