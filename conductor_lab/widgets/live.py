@@ -21,13 +21,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from conductor_lab.widgets.graph import blueprint_graph, execution_status
+from conductor_lab.widgets.graph import blueprint_graph, execution_status, tasks_by_node
 from conductor_lab.widgets.layout import layout
 from conductor_lab.widgets.views import GraphView, HistoryView
 
@@ -88,18 +88,14 @@ def _seconds(start: Any, end: Any) -> str:
     return f"{(end - start) / 1000:.3f} s"
 
 
-def node_of(task: Mapping[str, Any]) -> str:
-    """The graph node of a task: its reference name without a loop iteration's ``__N`` suffix."""
-    ref = str(task.get("referenceTaskName") or "")
-    if int(task.get("iteration") or 0) > 0 and "__" in ref:
-        return ref.rsplit("__", 1)[0]
-    return ref
-
-
 def task_detail(node_id: str, execution: Mapping[str, Any] | None, definition_node: Json | None,
-                logs: Callable[[str], list[str]] | None = None) -> Json:  # fmt: skip
-    """The side panel for a node: the latest attempt's summary, previews, logs and every attempt."""
-    attempts = [t for t in (execution or {}).get("tasks", []) if node_of(t) == node_id]
+                logs: Callable[[str], list[str]] | None = None,
+                known: Container[str] = ()) -> Json:  # fmt: skip
+    """The side panel for a node: the latest attempt's summary, previews, logs and every attempt.
+
+    ``known``: the graph's node ids (how ``graph.task_node_id`` tells a loop iteration's ``x__N``
+    from a reference name that merely ends that way)."""
+    attempts = tasks_by_node(execution, known).get(node_id, []) if execution else []
     if not attempts:
         if definition_node is None:
             return {}
@@ -339,7 +335,7 @@ class RunController:
         ]
 
     def _detail(self, node: str) -> Json:
-        return task_detail(node, self.execution, self._nodes.get(node), logs=self._logs)
+        return task_detail(node, self.execution, self._nodes.get(node), logs=self._logs, known=self.graph)
 
     def _logs(self, task_id: str) -> list[str]:
         return [str(entry.get("log", "")) for entry in self.run.lab.client.get_task_logs(task_id)]
@@ -377,10 +373,8 @@ class RunController:
         self.apply(self.run.json)
 
     def _task_id(self, node: str) -> str | None:
-        for t in reversed(self.execution.get("tasks", [])):
-            if node_of(t) == node:
-                return str(t.get("taskId"))
-        return None
+        attempts = tasks_by_node(self.execution, self.graph).get(node)
+        return str(attempts[-1].get("taskId")) if attempts else None
 
 
 class HistoryController:
