@@ -79,13 +79,13 @@ from conductor_lab.engine.store.duckdb_search import (
 )
 from conductor_lab.engine.store.duckdb_views import create_views
 from conductor_lab.engine.store.journal import CrashPoints, JournalLog, Record, crash_points
+from conductor_lab.engine.store.migrations import SCHEMA_VERSION, migrate
 from conductor_lab.errors import InvalidInput
 
 __all__ = ["SCHEMA_VERSION", "DuckDBStore", "journal_dir"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "VARCHAR": pa.string(),
@@ -479,29 +479,20 @@ class DuckDBStore:
     # ------------------------------------------------------------------ schema
 
     def _create_schema(self) -> None:
+        """Create the schema in a new file or migrate an older one (``migrations``), and
+        (re)create the SQL views, in one transaction."""
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            for t in ALL_TABLES:
-                con.execute(t.ddl())
-            for ddl in INDEXES:
-                con.execute(ddl)
-            # columns added after a file was created (older files gain them in place)
-            con.execute("ALTER TABLE cl_transitions ADD COLUMN IF NOT EXISTS cause VARCHAR")
-            _add_derived_columns(con)
+            found = migrate(con, self.path, _create_tables)
             create_views(con)  # the documented SQL surface (duckdb_views), current in every file
-            row = con.execute("SELECT value FROM cl_meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                con.execute("INSERT INTO cl_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path}: schema version {row[0]} is newer than this conductor_lab ({SCHEMA_VERSION})"
-                )
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)
             con.close()
             raise
+        if found is not None and found != SCHEMA_VERSION:
+            log.info("migrated %s from schema version %d to %d", self.path, found, SCHEMA_VERSION)
 
     # ------------------------------------------------------------------ writes
 
@@ -993,23 +984,12 @@ class DuckDBStore:
 # ---------------------------------------------------------------------- statement builders
 
 
-def _add_derived_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """Files created before a derived column existed gain it, filled from the stored rows."""
+def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The current schema in a new file (older files reach it through ``migrations``)."""
     for t in ALL_TABLES:
-        if not t.derived:
-            continue
-        have = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND schema_name = 'main' AND table_name = ?",
-                [t.name],
-            ).fetchall()
-        }
-        for col, typ, expr in t.derived:
-            if col not in have:
-                con.execute(f"ALTER TABLE {t.name} ADD COLUMN {col} {typ}")
-                con.execute(f"UPDATE {t.name} SET {col} = {expr}")
+        con.execute(t.ddl())
+    for ddl in INDEXES:
+        con.execute(ddl)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
