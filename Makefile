@@ -53,3 +53,8 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python bench/throughput.py
+
+# Regenerate the committed gRPC stubs (conductor_lab/rpc/gen) from conductor_lab/rpc/proto.
+.PHONY: protos
+protos: install-test
+	$(BIN)/python -m conductor_lab.rpc.generate

@@ -3,6 +3,7 @@
     python bench/throughput.py                     # 3,000 workflows, durable then --no-fsync
     python bench/throughput.py --quick             # small smoke run
     python bench/throughput.py --no-durable-compare --profile   # durable only, py-spy on the server
+    python bench/throughput.py --compare-metrics   # durable, metrics on / --no-metrics, alternated (ABBA)
 
 Workflow under test: 3 SIMPLE tasks in a chain (each task's input references the previous task's
 output). Phases, each on the same fresh server and DuckDB file:
@@ -17,6 +18,11 @@ c. idle latency: one process, one long-polling thread per task type (timeout 500
    starter thread that starts one workflow at a time and waits for it -> start->COMPLETED,
    task done -> next task in the next worker's hands.
 d. a-c again on a server started with ``--no-fsync``; durable/no-fsync ratios.
+
+``--compare-metrics`` instead runs a and b (no c, no --no-fsync run) on fresh durable servers with
+metrics on and with ``--no-metrics``, in the order on, off, off, on (``--compare-rounds`` 2; drift
+between runs cancels out), scraping ``/metrics`` every ``--scrape-interval`` seconds while the
+metrics-on server runs, and prints tasks/s and update p99 of each run and the on/off ratios.
 
 All clients use stdlib ``http.client`` (keep-alive), not httpx, so client CPU steals less of the
 machine from the server. Clocks are CLOCK_MONOTONIC, comparable between processes.
@@ -38,6 +44,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 from array import array
 from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import Synchronized
@@ -563,12 +570,51 @@ class RunFigures:
     stop_s: float
     exit_code: int | None
     loads: list[str]
+    metrics: bool = True
 
 
-def one_run(args: argparse.Namespace, durable: bool, tmp: Path) -> RunFigures:
-    label = "durable (group commit, fsync)" if durable else "no fsync"
-    db = tmp / ("durable.duckdb" if durable else "nofsync.duckdb")
-    server = Server(db, durable=durable, log_dir=tmp, log_level=args.server_log_level)
+class Scraper:
+    """Scrapes ``GET /metrics`` every ``interval`` seconds in a thread while in use (0: never),
+    as Prometheus would, so the metrics-on figures include the scrapes' cost."""
+
+    def __init__(self, server: Server, interval: float) -> None:
+        self.server = server
+        self.interval = interval
+        self.count = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Scraper:
+        if self.interval > 0:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        url = self.server.url + "/metrics"
+        while not self._stop.wait(self.interval):
+            try:
+                with urllib.request.urlopen(url, timeout=30) as r:
+                    r.read()
+                self.count += 1
+            except OSError:
+                self.failures += 1
+
+
+def one_run(
+    args: argparse.Namespace, durable: bool, tmp: Path, *, metrics: bool = True, idle: bool = True, tag: str = ""
+) -> RunFigures:
+    label = ("durable (group commit, fsync)" if durable else "no fsync") + ("" if metrics else ", --no-metrics")
+    db = tmp / (("durable" if durable else "nofsync") + tag + ".duckdb")
+    extra = [] if metrics else ["--no-metrics"]
+    server = Server(db, durable=durable, log_dir=tmp, log_level=args.server_log_level, extra_args=extra)
+    scraper = Scraper(server, args.scrape_interval if metrics and args.compare_metrics else 0.0)
     print(f"\n=== run: {label}; db {db}", flush=True)
     rss: dict[str, int] = {}
     sizes: dict[str, int] = {}
@@ -590,10 +636,11 @@ def one_run(args: argparse.Namespace, durable: bool, tmp: Path) -> RunFigures:
 
         print(f"  b. draining {3 * st.n} tasks: {args.workers} processes x {args.threads} threads, "
               f"poll count {args.poll_count}, update-v2 chaining ...", flush=True)  # fmt: skip
-        profile_path = tmp / f"profile-{'durable' if durable else 'nofsync'}.txt" if args.profile else None
-        wk = phase_workers(
-            server, st.n, args.workers, args.threads, args.poll_count, args.time_limit, profile_path
-        )
+        profile_path = tmp / f"profile-{'durable' if durable else 'nofsync'}{tag}.txt" if args.profile else None
+        with scraper:
+            wk = phase_workers(
+                server, st.n, args.workers, args.threads, args.poll_count, args.time_limit, profile_path
+            )
         rss["after b"] = server.rss()
         sizes["after b"] = server.db_bytes()
         print(f"     {wk.workflows} workflows / {wk.tasks} tasks in {wk.seconds:.2f}s = "
@@ -601,22 +648,26 @@ def one_run(args: argparse.Namespace, durable: bool, tmp: Path) -> RunFigures:
               f"COMPLETED by search: {wk.completed_by_search}; server CPU {wk.server_cpu_s:.1f}s "
               f"({wk.server_cpu_s / wk.seconds * 100:.0f}% of one core); {wk.counts}", flush=True)  # fmt: skip
         loads.append(load_line())
-
-        print(f"  c. idle latency: {args.idle_workflows} workflows one at a time, 3 long-polling "
-              "workers ...", flush=True)  # fmt: skip
-        idle = phase_idle(server.api, args.idle_workflows, args.idle_warmup)
-        rss["after c"] = server.rss()
-        sizes["after c"] = server.db_bytes()
-        print(f"     start->COMPLETED p50 {ms(percentile(idle.e2e, 50))} p99 {ms(percentile(idle.e2e, 99))}; "
-              f"done->next p50 {ms(percentile(idle.next_after_ans, 50))} "
-              f"p99 {ms(percentile(idle.next_after_ans, 99))}", flush=True)  # fmt: skip
-        loads.append(load_line())
+        if scraper.interval:
+            print(f"     /metrics scraped {scraper.count} times during b (failures {scraper.failures})", flush=True)
+        idle_figs = IdleFigures()
+        if idle:
+            print(f"  c. idle latency: {args.idle_workflows} workflows one at a time, 3 long-polling "
+                  "workers ...", flush=True)  # fmt: skip
+            idle_figs = phase_idle(server.api, args.idle_workflows, args.idle_warmup)
+            rss["after c"] = server.rss()
+            sizes["after c"] = server.db_bytes()
+            print(f"     start->COMPLETED p50 {ms(percentile(idle_figs.e2e, 50))} "
+                  f"p99 {ms(percentile(idle_figs.e2e, 99))}; "
+                  f"done->next p50 {ms(percentile(idle_figs.next_after_ans, 50))} "
+                  f"p99 {ms(percentile(idle_figs.next_after_ans, 99))}", flush=True)  # fmt: skip
+            loads.append(load_line())
     finally:
         stop_s = server.stop()
     sizes["after stop"] = server.db_bytes()
     if server.returncode() != 0:
         print(f"  server exit code {server.returncode()}:\n{server.output()}")
-    return RunFigures(durable, st, wk, idle, rss, sizes, t_srv, stop_s, server.returncode(), loads)
+    return RunFigures(durable, st, wk, idle_figs, rss, sizes, t_srv, stop_s, server.returncode(), loads, metrics)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -733,6 +784,66 @@ def report(runs: list[RunFigures], args: argparse.Namespace) -> None:
             print("    " + w.profile.replace("\n", "\n    "))
 
 
+def report_metrics(runs: list[RunFigures], args: argparse.Namespace) -> None:
+    """--compare-metrics: each run's figures, then metrics on / off (means over the rounds)."""
+    print("\n" + "=" * 100)
+    print(f"bench/throughput.py --compare-metrics: {args.workflows} workflows x 3 SIMPLE tasks per run; "
+          f"{args.workers} worker processes x {args.threads} threads; /metrics scraped every "
+          f"{args.scrape_interval:g}s during b on the metrics-on server")  # fmt: skip
+    print(machine_line())
+    print(code_line())
+    rows: list[list[object]] = []
+    for i, r in enumerate(runs):
+        w = r.work
+        ok = (
+            w.workflows == r.start.n == w.completed_by_search
+            and not w.timed_out
+            and r.start.errors == 0
+            and w.counts.get("errors", 0) == 0
+            and r.exit_code == 0
+        )
+        rows.append([
+            i + 1, "on" if r.metrics else "off", f"{r.start.per_s:,.0f}", f"{w.tasks_per_s:,.0f}",
+            ms(p(w.upd, 50)), ms(p(w.upd, 99)), f"{w.server_cpu_s / max(1, w.tasks) * 1000:.3f}",
+            "OK" if ok else "PROBLEM",
+        ])  # fmt: skip
+    print_table(["run", "metrics", "starts/s", "tasks/s", "update p50", "update p99", "CPU ms/task", "check"], rows)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else math.nan
+
+    on = [r for r in runs if r.metrics]
+    off = [r for r in runs if not r.metrics]
+    tps_on, tps_off = mean([r.work.tasks_per_s for r in on]), mean([r.work.tasks_per_s for r in off])
+    p99_on, p99_off = mean([p(r.work.upd, 99) for r in on]), mean([p(r.work.upd, 99) for r in off])
+    cpu_on = mean([r.work.server_cpu_s / max(1, r.work.tasks) for r in on])
+    cpu_off = mean([r.work.server_cpu_s / max(1, r.work.tasks) for r in off])
+    cost = 1.0 - tps_on / tps_off if tps_off else math.nan
+    cpu_cost = cpu_on / cpu_off - 1.0 if cpu_off else math.nan
+
+    def spread(values: list[float], fmt: Any) -> str:
+        return f"{fmt(min(values))} - {fmt(max(values))}" if values else "n/a"
+
+    def count(v: float) -> str:
+        return f"{v:,.0f}"
+
+    print()
+    print_table(
+        ["figure (mean over runs)", "metrics on", "--no-metrics", "on/off", "range on", "range off"],
+        [
+            ["b. worker tasks/s", count(tps_on), count(tps_off), ratio(tps_on, tps_off),
+             spread([r.work.tasks_per_s for r in on], count), spread([r.work.tasks_per_s for r in off], count)],
+            ["b. update latency p99", ms(p99_on), ms(p99_off), ratio(p99_on, p99_off),
+             spread([p(r.work.upd, 99) for r in on], ms), spread([p(r.work.upd, 99) for r in off], ms)],
+            ["b. server CPU ms per task", f"{cpu_on * 1000:.3f}", f"{cpu_off * 1000:.3f}", ratio(cpu_on, cpu_off),
+             "", ""],
+        ],
+    )  # fmt: skip
+    print(f"\nthroughput cost of metrics: {cost * 100:+.1f}% (goal < 3%) -> {verdict(cost < 0.03)}; "
+          f"server CPU per task {cpu_cost * 100:+.1f}%")  # fmt: skip
+    print("(the machine is shared: when the tasks/s ranges overlap, the CPU per task is the steadier figure)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workflows", type=int, default=3000, help="N workflows of 3 tasks (default 3000)")
@@ -756,6 +867,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--server-log-level", default=None,
                     help="server --log-level (default: the server's own default, INFO)")  # fmt: skip
     ap.add_argument("--keep", action="store_true", help="keep the temp directory (db files, server logs)")
+    ap.add_argument("--compare-metrics", action="store_true",
+                    help="phases a-b with metrics on and with --no-metrics, alternated (on, off, off, on, ...)")  # fmt: skip
+    ap.add_argument("--compare-rounds", type=int, default=2, help="--compare-metrics: on/off pairs (default 2)")
+    ap.add_argument("--scrape-interval", type=float, default=5.0,
+                    help="--compare-metrics: scrape /metrics every S seconds during b (default 5; 0: never)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.quick:
         args.workflows = min(args.workflows, 300)
@@ -774,6 +890,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tmpdir)
     runs: list[RunFigures] = []
     try:
+        if args.compare_metrics:
+            for i in range(args.compare_rounds):  # ABBA: on off, off on, ...
+                for on in (True, False) if i % 2 == 0 else (False, True):
+                    runs.append(one_run(args, True, tmp, metrics=on, idle=False, tag=f"-{len(runs)}"))
+            report_metrics(runs, args)
+            return 0
         runs.append(one_run(args, True, tmp))
         if not args.no_durable_compare:
             runs.append(one_run(args, False, tmp))

@@ -203,6 +203,7 @@ class Lab:
 
     def _open_embedded(self, db: str | os.PathLike[str], port: int) -> str:
         from conductor_lab.server.run import start_server
+        from conductor_lab.server.startup import describe_startup_error
 
         # the kernel is not a server console: its access log (4xx at INFO) stays out of the cells
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
@@ -221,7 +222,8 @@ class Lab:
             if m:
                 pid = int(m.group(1))
                 raise _in_use(path, "this process" if pid == os.getpid() else f"process PID {pid}") from None
-            raise LabError(f"could not open {path}: {e}") from None
+            line = describe_startup_error(e, path, "127.0.0.1", port)  # the CLI's one-line explanation
+            raise LabError(line.removeprefix("conductor-lab: ") if line else f"could not open {path}: {e}") from None
         self._path = path
         return self._server.url
 

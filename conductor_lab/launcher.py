@@ -28,6 +28,11 @@ class LaunchError(RuntimeError):
     """One of the two processes did not come up; the message says which and why."""
 
 
+class ServerRefused(LaunchError):
+    """The server exited with status 2 before listening: it printed its one-line reason on our
+    stderr already (``server.startup``), so nothing is added to it."""
+
+
 def _start_server(db: str, host: str, port: int, extra: list[str]) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "conductor_lab.cli", "serve", "--db", db, "--host", host, "--port", str(port)]
     proc = subprocess.Popen([*cmd, *extra], stdout=subprocess.PIPE, text=True)
@@ -41,7 +46,10 @@ def _start_server(db: str, host: str, port: int, extra: list[str]) -> tuple[subp
         if match:
             return proc, match.group(1)
     proc.kill()
-    raise LaunchError(f"the conductor-lab server did not start (exit status {proc.wait()}); see the lines above")
+    status = proc.wait()
+    if status == 2:
+        raise ServerRefused(f"the conductor-lab server did not start (exit status {status})")
+    raise LaunchError(f"the conductor-lab server did not start (exit status {status}); see the lines above")
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -100,8 +108,7 @@ def main_lab(db: str, *, port: int, lab_port: int, notebooks: str, server_args: 
         print(f"conductor-lab: port {lab_port} for JupyterLab is in use; pick another with "
               f"--lab-port (make run LAB_PORT=...)", file=sys.stderr)  # fmt: skip
         return 2
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
-    stopping = False
+    stopping = False  # the server creates the DuckDB file's directory (or says why it cannot)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -126,6 +133,8 @@ def main_lab(db: str, *, port: int, lab_port: int, notebooks: str, server_args: 
             which = "server" if server.poll() is not None else "JupyterLab"
             print(f"conductor-lab: the {which} exited; stopping the other", file=sys.stderr)
             return 1
+    except ServerRefused:
+        return 2  # its one line is on stderr already
     except LaunchError as e:
         print(f"conductor-lab: {e}", file=sys.stderr)
         return 1

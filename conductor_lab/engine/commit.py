@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter
 from typing import Any
 
 import orjson
 
+from conductor_lab.engine.metrics import NO_METRICS, NullMetrics
 from conductor_lab.engine.model import Task, Workflow
 from conductor_lab.engine.store.base import (
     Batch,
@@ -34,6 +37,9 @@ from conductor_lab.engine.store.base import (
 )
 
 log = logging.getLogger(__name__)
+
+#: group commit latencies kept for ``conductor-lab status`` (its p50/p99)
+LATENCY_RING = 1024
 
 
 def dumps(value: Any) -> str:
@@ -101,6 +107,7 @@ class _Pending:
         "event_handler_deletes",
         "event_executions",
         "future",
+        "first",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -120,6 +127,7 @@ class _Pending:
         self.event_handler_deletes: dict[str, None] = {}
         self.event_executions: list[EventExecutionRow] = []
         self.future: asyncio.Future[None] = loop.create_future()
+        self.first = 0.0  # perf_counter() when the first change was queued (commit latency)
 
     def empty(self) -> bool:
         return not (
@@ -177,6 +185,8 @@ class GroupCommitter:
         self.commits = 0
         self.rows = 0
         self.failed: BaseException | None = None
+        self.metrics: NullMetrics = NO_METRICS
+        self.latencies: deque[float] = deque(maxlen=LATENCY_RING)  # seconds, first change -> durable
 
     # -- marking ---------------------------------------------------------------------------
 
@@ -184,6 +194,8 @@ class GroupCommitter:
         if not self._kick_scheduled:
             self._kick_scheduled = True
             self.loop.call_soon(self._kick)
+            if not self._open.first:  # the first mark of a batch always finds no kick scheduled
+                self._open.first = perf_counter()
         return self._open
 
     def workflow(self, wf: Workflow) -> None:
@@ -294,6 +306,9 @@ class GroupCommitter:
         if exc is None:
             self.commits += 1
             self.rows += n
+            latency = perf_counter() - pending.first
+            self.latencies.append(latency)
+            self.metrics.committed(latency, n)
         else:
             log.error("commit failed: %s", exc)
             self.failed = exc
@@ -306,10 +321,12 @@ class GroupCommitter:
     def _maintain(self) -> None:
         """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""
         self._maintaining = True
+        began = perf_counter()
         fut = self.loop.run_in_executor(self._maintainer, self.store.maintain)
 
         def done(f: asyncio.Future[None]) -> None:
             self._maintaining = False
+            self.metrics.folded(perf_counter() - began)
             if f.exception() is not None:
                 log.error("store maintenance failed: %s", f.exception())
 

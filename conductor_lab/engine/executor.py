@@ -29,6 +29,7 @@ from conductor_lab.engine import ids
 from conductor_lab.engine.commit import GroupCommitter
 from conductor_lab.engine.events import EventService
 from conductor_lab.engine.metadata import Metadata
+from conductor_lab.engine.metrics import NO_METRICS, Metrics, NullMetrics
 from conductor_lab.engine.model import Task, Workflow
 from conductor_lab.engine.queue import MemoryQueue
 from conductor_lab.engine.runtime import Runtime
@@ -38,7 +39,13 @@ from conductor_lab.engine.services.sql import SqlService
 from conductor_lab.engine.services.sync import SyncService
 from conductor_lab.engine.services.tasks import TaskService
 from conductor_lab.engine.services.workflows import WorkflowService
-from conductor_lab.engine.store.base import Store
+from conductor_lab.engine.store.archive import (
+    ARCHIVE_BATCH,
+    ARCHIVE_INTERVAL_SECONDS,
+    ArchivePolicy,
+    Archiver,
+)
+from conductor_lab.engine.store.base import ArchivingStore, Store
 from conductor_lab.engine.timers import Timers
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
 
@@ -57,9 +64,21 @@ class Executor:
         clock: Callable[[], int] | None = None,
         finished_cache: int = 10_000,
         new_id: Callable[[], str] | None = None,
+        metrics: bool = True,
+        archive_after_days: float | None = None,
+        archive_interval_s: float = ARCHIVE_INTERVAL_SECONDS,
+        archive_batch: int = ARCHIVE_BATCH,
     ) -> None:
+        """``metrics``: count events for ``GET /metrics`` (engine/metrics.py); False makes the
+        hooks no-ops (``serve --no-metrics``)."""
         self.clock = clock or system_clock
         self.rt = Runtime(store, self.clock, finished_cache=finished_cache)
+        self.metrics: NullMetrics = Metrics(self.rt) if metrics else NO_METRICS
+        self.rt.metrics = self.rt.limits.metrics = self.metrics
+        #: wall-clock seconds when start() began (status: uptime); 0 before
+        self.started_at = 0.0
+        #: seconds start() took to load definitions and running workflows
+        self.recovery_seconds = 0.0
         self.timers = Timers(self.clock, self.rt.queue, self._workflow_of_task, self._fire)
         self.wx = WorkflowExecutor(self.rt, self.timers, new_id or ids.new_id)
         self.definitions = DefinitionService(self.rt)
@@ -70,6 +89,12 @@ class Executor:
         self.sql = SqlService(self.rt)
         self.events = EventService(self)
         self.wx.events = self.events
+        #: ``--archive-after``: finished workflows older than that are read-only and move to
+        #: Parquet (``store/archive.py``); the archiver starts with the engine
+        self.archive_policy = ArchivePolicy.of_days(archive_after_days) if archive_after_days is not None else None
+        self.workflow_ops.archive = self.archive_policy
+        self._archive_options = (float(archive_interval_s), int(archive_batch))
+        self.archiver: Archiver | None = None
 
         # The API (the verbs conductor-oss's REST resources serve), one service each.
         d, w, t = self.definitions, self.workflow_ops, self.task_ops
@@ -139,16 +164,48 @@ class Executor:
     async def start(self) -> None:
         """Load definitions and running workflows from the store; start timers and commits."""
         loop = asyncio.get_running_loop()
+        self.started_at = time.time()
         self.rt.attach(loop)
         self.timers.loop = loop
+        began = time.perf_counter()
         await self.rt.read(self._recover)
+        self.recovery_seconds = time.perf_counter() - began
+        self.metrics.recovered(self.recovery_seconds)
         self.timers.rearm()
+        if self.archive_policy is not None:
+            store = self.rt.store
+            if not isinstance(store, ArchivingStore) or not store.can_archive:
+                raise ValueError(f"{store!r} cannot archive (--archive-after needs a DuckDB file store)")
+            interval, batch = self._archive_options
+            self.archiver = Archiver(
+                store, self.archive_policy, loop, self._archive_round, interval_s=interval, batch=batch
+            )
+            self.archiver.start()
 
     def _recover(self) -> None:
         self.rt.recover(self.timers.arm)
         self.events.recover()
 
+    async def _archive_round(self) -> int:
+        """On the loop, before an archive round: the round's clock becomes the verbs' horizon,
+        and every change made so far is committed (so the fold before the batch has it)."""
+        assert self.archive_policy is not None
+        now = self.clock()
+        self.archive_policy.horizon = max(self.archive_policy.horizon, now)
+        await self.rt.committer.barrier()
+        return self.archive_policy.horizon
+
+    async def archive_now(self) -> int:
+        """Run one archive round now, off the loop (tests, notebooks); how many workflows moved."""
+        if self.archiver is None:
+            raise ValueError("archiving is off (start the engine with archive_after_days)")
+        assert self.rt.loop is not None
+        return await self.rt.loop.run_in_executor(None, self.archiver.run_once)
+
     async def close(self) -> None:
+        if self.archiver is not None:  # its batch in progress ends first; it may wait on the loop
+            assert self.rt.loop is not None
+            await self.rt.loop.run_in_executor(None, self.archiver.stop)
         await self.wx.close()
         self.timers.cancel()
         self.sql.close()  # stops running queries before the store closes

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from conductor_lab.engine.metrics import NO_METRICS, NullMetrics
 from conductor_lab.engine.model import Task, TaskStatus
 
 __all__ = ["Limits"]
@@ -33,13 +34,14 @@ __all__ = ["Limits"]
 class Limits:
     """In-progress sets and delivery windows per task definition (single-threaded, on the loop)."""
 
-    __slots__ = ("_running", "_starts", "_lookup")
+    __slots__ = ("_running", "_starts", "_lookup", "metrics")
 
     def __init__(self, lookup: Callable[[str], Task | None]) -> None:
         """``lookup`` finds a task in memory by id (a safety net when a limit is reached)."""
         self._lookup = lookup
         self._running: dict[str, set[str]] = {}  # taskDefName -> ids of IN_PROGRESS limited tasks
         self._starts: dict[str, deque[int]] = {}  # taskDefName -> delivery times inside the window
+        self.metrics: NullMetrics = NO_METRICS  # held-back deliveries are counted (engine/metrics.py)
 
     # ------------------------------------------------------------------ concurrency
 
@@ -98,6 +100,7 @@ class Limits:
             if limit is not None and limit > 0:
                 ids = self._running.get(t.taskDefName)
                 if ids is not None and len(ids) >= limit and self._recount(t.taskDefName, ids) >= limit:
+                    self.metrics.task_concurrency_limited(t.taskDefName)
                     return False
         if t.rateLimitPerFrequency > 0:
             if td is not None:
@@ -113,6 +116,7 @@ class Limits:
                 while window and window[0] <= horizon:
                     window.popleft()
                 if len(window) >= per:
+                    self.metrics.task_rate_limited(name)
                     return False
                 window.append(now)
         return True

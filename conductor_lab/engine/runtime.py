@@ -21,6 +21,7 @@ import orjson
 from conductor_lab.engine.commit import GroupCommitter
 from conductor_lab.engine.limits import Limits
 from conductor_lab.engine.metadata import Metadata
+from conductor_lab.engine.metrics import NO_METRICS, NullMetrics
 from conductor_lab.engine.model import (
     Task,
     TaskDef,
@@ -70,6 +71,8 @@ class Runtime:
         self.cause: str | None = None
         #: set (and dropped) at the next task or workflow change; exists only while someone waits
         self._change: asyncio.Event | None = None
+        #: the engine's metrics hooks (``engine/metrics.py``; set by the Executor)
+        self.metrics: NullMetrics = NO_METRICS
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -82,6 +85,7 @@ class Runtime:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._committer = GroupCommitter(self.store, loop)
+        self._committer.metrics = self.metrics
 
     async def close(self) -> None:
         if self._committer is not None:
@@ -280,6 +284,8 @@ class Runtime:
         if self.limits.track(t):  # it left IN_PROGRESS: a poller parked on its queue may go on
             self.queue.notify(self.queue_name(t))
         if t.status != old:
+            if t.status.terminal:
+                self.metrics.task_ended(t)
             self.committer.transition(
                 TransitionRow(
                     t.updateTime or self.clock(),

@@ -124,6 +124,7 @@ class WorkflowExecutor:
             rt.forget(wf.workflowId)
             rt.committer.delete_workflow(wf.workflowId)
             raise
+        rt.metrics.workflow_started(wf)
         self.timers.rearm()
         return wf
 
@@ -315,6 +316,7 @@ class WorkflowExecutor:
         if not status.successful and failure_workflow and wf.definition.failureWorkflow:
             self._start_failure_workflow(wf, failed_task)
         rt.workflow_changed(wf, old)
+        rt.metrics.workflow_ended(wf)
         self.timers.drop(wf.workflowId)
         rt.finish(wf.workflowId)
         if wf.parentWorkflowId:

@@ -15,11 +15,27 @@ from typing import Any
 
 import tornado.web
 
+from conductor_lab.server import admin
 from conductor_lab.server import handlers as h
+from conductor_lab.server.backup_handler import BackupHandler
 from conductor_lab.server.base import NotFoundHandler, Route, ServerContext
 from conductor_lab.server.openapi import build_openapi
 
 ROUTES: tuple[Route, ...] = (
+    # the hot paths first (a worker's update and poll, a start, a workflow read): Tornado tries
+    # the patterns in this order, and each miss costs a regex match per request
+    Route("/api/tasks", h.TasksHandler),
+    Route("/api/tasks/update-v2", h.UpdateTaskV2Handler),
+    Route("/api/tasks/poll/batch/{tasktype}", h.BatchPollHandler),
+    Route("/api/tasks/poll/{tasktype}", h.PollHandler),
+    Route("/api/workflow", h.StartWorkflowHandler),
+    # the two-segment literals under /api/workflow come before /api/workflow/{workflowId}
+    Route("/api/workflow/search", h.WorkflowSearchHandler),
+    Route("/api/workflow/search-v2", h.WorkflowSearchV2Handler),
+    Route("/api/workflow/search-by-tasks", h.WorkflowSearchByTasksHandler),
+    Route("/api/workflow/search-by-tasks-v2", h.WorkflowSearchByTasksV2Handler),
+    Route("/api/workflow/test", h.TestWorkflowHandler),
+    Route("/api/workflow/{workflowId}", h.WorkflowHandler),
     # health, version, docs
     Route("/health", h.HealthHandler),
     Route("/api/health", h.HealthHandler),
@@ -27,6 +43,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/token", h.TokenHandler),
     Route("/api-docs", h.OpenApiHandler),
     Route("/api/openapi.json", h.OpenApiHandler),
+    # running it as a service: Prometheus metrics, status (server/admin.py)
+    Route("/metrics", admin.MetricsHandler),
+    Route("/api/admin/status", admin.StatusHandler),
+    Route("/api/admin/backup", BackupHandler),
     # metadata
     Route("/api/metadata/taskdefs", h.TaskDefsHandler),
     Route("/api/metadata/taskdefs/{tasktype}", h.TaskDefHandler),
@@ -39,12 +59,6 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/metadata/workflow/{name}/{version:int}", h.WorkflowDefVersionHandler),
     Route("/api/metadata/workflow/{name}", h.WorkflowDefHandler),
     # workflows
-    Route("/api/workflow", h.StartWorkflowHandler),
-    Route("/api/workflow/search", h.WorkflowSearchHandler),
-    Route("/api/workflow/search-v2", h.WorkflowSearchV2Handler),
-    Route("/api/workflow/search-by-tasks", h.WorkflowSearchByTasksHandler),
-    Route("/api/workflow/search-by-tasks-v2", h.WorkflowSearchByTasksV2Handler),
-    Route("/api/workflow/test", h.TestWorkflowHandler),
     Route("/api/workflow/execute/{name}/{version:int}", h.ExecuteWorkflowHandler),
     Route("/api/workflow/running/{name}", h.RunningWorkflowsHandler),
     Route("/api/workflow/decide/{workflowId}", h.DecideHandler),
@@ -68,14 +82,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/workflow/{workflowId}/restart", h.RestartHandler),
     Route("/api/workflow/{workflowId}/retry", h.RetryHandler),
     Route("/api/workflow/{workflowId}/resetcallbacks", h.ResetCallbacksHandler),
-    Route("/api/workflow/{workflowId}", h.WorkflowHandler),
     # tasks
-    Route("/api/tasks", h.TasksHandler),
-    Route("/api/tasks/update-v2", h.UpdateTaskV2Handler),
     Route("/api/tasks/search", h.TaskSearchHandler),
     Route("/api/tasks/search-v2", h.TaskSearchV2Handler),
-    Route("/api/tasks/poll/batch/{tasktype}", h.BatchPollHandler),
-    Route("/api/tasks/poll/{tasktype}", h.PollHandler),
     Route("/api/tasks/queue/size", h.QueueSizeHandler),
     Route("/api/tasks/queue/sizes", h.QueueSizesHandler),
     Route("/api/tasks/queue/all", h.QueueAllHandler),

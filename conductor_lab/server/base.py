@@ -278,6 +278,7 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
+
 # ------------------------------------------------------------------------------------------------
 # The base handler
 
@@ -311,6 +312,11 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def executor(self) -> Any:
         return self.ctx.executor
+
+    def compute_etag(self) -> str | None:
+        """No ``Etag``: conductor-oss sends none, and Tornado would hash every GET answer's body
+        (a batch poll of 20 tasks: ~30 KB of SHA-1) and answer ``If-None-Match`` with a 304."""
+        return None
 
     # -- request ---------------------------------------------------------------------------------
 
@@ -356,10 +362,12 @@ class BaseHandler(tornado.web.RequestHandler):
                 self.path_kwargs[route_param.arg] = convert(route_param.name, "int", value)
 
     def check_token(self) -> None:
-        """With a token configured, every ``/api`` request must carry it (design: Security)."""
+        """With a token configured, ``/api`` and ``/metrics`` requests must carry it (design: Security)."""
         token = self.ctx.token
         path = self.request.path
-        if token is None or path in self.ctx.open_paths or not path.startswith("/api"):
+        if token is None or path in self.ctx.open_paths:
+            return
+        if not path.startswith("/api") and path != "/metrics":
             return
         auth = self.request.headers.get("Authorization", "")
         given = (

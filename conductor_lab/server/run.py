@@ -33,10 +33,13 @@ from typing import TYPE_CHECKING, TypeVar
 import tornado.httpserver
 import tornado.netutil
 
+from conductor_lab.engine.store.backup import cancel_backup
 from conductor_lab.server.app import DEFAULT_MAX_BODY_BYTES, make_app
+from conductor_lab.server.startup import ListenError, StartupError, startup_error
 
 if TYPE_CHECKING:
     from conductor_lab.engine.executor import Executor
+    from conductor_lab.rpc.server import GrpcServer
 
 log = logging.getLogger("conductor_lab.server")
 
@@ -82,6 +85,7 @@ class RunningServer:
     host: str
     port: int
     executor: Executor
+    grpc_target: str | None = None  # ``host:port`` of the gRPC listener, when one was asked for
 
 
 @contextlib.asynccontextmanager
@@ -95,12 +99,22 @@ async def open_server(
     allow_remote: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     freeze_gc: bool = True,
+    metrics: bool = True,
+    grpc_port: int | None = None,
+    archive_after_days: float | None = None,
+    archive_interval_s: float = 60.0,
+    archive_batch: int = 2000,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, recover the engine, listen; on exit stop listening, close the connections
     (up to a grace period), then close the executor (its last group commit lands).
 
     ``freeze_gc``: move what recovery loaded out of the cyclic collector's sight (the standalone
     server; an embedded one leaves the host process's collector alone).
+    ``archive_after_days``: move finished workflows older than that to Parquet beside the store
+    (``engine/store/archive.py``), a round every ``archive_interval_s``, at most ``archive_batch``
+    workflows per batch; None keeps everything.
+    ``grpc_port``: also serve conductor-oss's gRPC API there (``conductor_lab/rpc``; 0 = any free
+    port), on this loop, under the same binding and token rules; stopped before the executor.
     """
     token = token or None
     check_binding(host, allow_remote=allow_remote, token=token)
@@ -110,7 +124,13 @@ async def open_server(
 
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     store = DuckDBStore(db_path, durable=durable)
-    executor = Executor(store)
+    executor = Executor(  # metrics=False: GET /metrics 404, hooks no-ops
+        store,
+        metrics=metrics,
+        archive_after_days=archive_after_days,
+        archive_interval_s=archive_interval_s,
+        archive_batch=archive_batch,
+    )
     try:
         await executor.start()
     except BaseException:
@@ -122,6 +142,7 @@ async def open_server(
         gc.collect()
         gc.freeze()
     server: tornado.httpserver.HTTPServer | None = None
+    rpc: GrpcServer | None = None
     try:
         app = make_app(executor, max_body_bytes=max_body_bytes, token=token)
         # Last-resort cap: handlers answer 413 above max_body_bytes (they drop data past it);
@@ -129,19 +150,40 @@ async def open_server(
         server = tornado.httpserver.HTTPServer(
             app, max_body_size=2 * max_body_bytes + 1024 * 1024, xheaders=False
         )
-        sockets = tornado.netutil.bind_sockets(port, address=host)
+        try:
+            sockets = tornado.netutil.bind_sockets(port, address=host)
+        except OSError as e:
+            raise ListenError(host, port, e) from e
         server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]
-        yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor)
+        if grpc_port is not None:
+            rpc = await _start_grpc(executor, host, grpc_port, token, max_body_bytes)
+        grpc_target = rpc.target if rpc is not None else None
+        yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor, grpc_target)
         log.info("shutting down")
     finally:
+        if rpc is not None:
+            await rpc.stop(SHUTDOWN_GRACE_SECONDS)
         if server is not None:
             server.stop()
             try:
                 await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("connections still open after %.0fs; closing anyway", SHUTDOWN_GRACE_SECONDS)
+        if await asyncio.to_thread(cancel_backup, executor.store):  # it would keep the store from closing
+            log.warning("a backup in progress was interrupted by the shutdown (its partial copy removed)")
         await executor.close()
+
+
+async def _start_grpc(executor: Executor, host: str, port: int, token: str | None, max_bytes: int) -> GrpcServer:
+    from conductor_lab.rpc.server import start_grpc  # grpcio loads only when gRPC is asked for
+
+    try:
+        return await start_grpc(executor, host=host, port=port, token=token, max_message_bytes=max_bytes)
+    except OSError as e:
+        raise StartupError(
+            f"conductor-lab: cannot listen for gRPC on {host} port {port} (in use?); pick another with --grpc-port"
+        ) from e
 
 
 async def serve(
@@ -153,22 +195,46 @@ async def serve(
     token: str | None = None,
     allow_remote: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    metrics: bool = True,
+    grpc_port: int | None = None,
+    archive_after_days: float | None = None,
+    archive_interval_s: float = 60.0,
+    archive_batch: int = 2000,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. ``token``: required bearer token for ``/api`` (None: open)."""
-    async with open_server(
-        db_path,
-        host=host,
-        port=port,
-        durable=durable,
-        token=token,
-        allow_remote=allow_remote,
-        max_body_bytes=max_body_bytes,
-    ) as running:
+    """Serve until SIGTERM/SIGINT. ``token``: required bearer token for ``/api`` (None: open).
+
+    A known problem before the server listens (port in use, store in use, ...) is raised as
+    :class:`StartupError` (one line; the cause chained); anything later as itself.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        opening = open_server(
+            db_path,
+            host=host,
+            port=port,
+            durable=durable,
+            token=token,
+            allow_remote=allow_remote,
+            max_body_bytes=max_body_bytes,
+            metrics=metrics,
+            grpc_port=grpc_port,
+            archive_after_days=archive_after_days,
+            archive_interval_s=archive_interval_s,
+            archive_batch=archive_batch,
+        )
+        try:
+            running = await stack.enter_async_context(opening)
+        except Exception as exc:
+            failure = startup_error(exc, db_path, host, port)
+            if failure is None:
+                raise
+            raise failure from exc
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         print(f"conductor-lab listening on {running.url}", flush=True)
+        if running.grpc_target is not None:
+            print(f"conductor-lab gRPC listening on {running.grpc_target}", flush=True)
         await stop.wait()
 
 
@@ -182,6 +248,7 @@ class ServerHandle:
     thread: threading.Thread
     _stop: asyncio.Event = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    grpc_target: str | None = None  # ``host:port`` of the gRPC listener (``grpc_port`` given)
 
     @property
     def running(self) -> bool:
@@ -218,6 +285,11 @@ def start_server(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     thread_name: str = "conductor-lab-server",
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    metrics: bool = True,
+    grpc_port: int | None = None,
+    archive_after_days: float | None = None,
+    archive_interval_s: float = 60.0,
+    archive_batch: int = 2000,
 ) -> ServerHandle:
     """Run the server in a daemon thread with its own event loop; return once it listens.
 
@@ -236,10 +308,20 @@ def start_server(
             allow_remote=allow_remote,
             max_body_bytes=max_body_bytes,
             freeze_gc=False,
+            metrics=metrics,
+            grpc_port=grpc_port,
+            archive_after_days=archive_after_days,
+            archive_interval_s=archive_interval_s,
+            archive_batch=archive_batch,
         ) as running:
             stop = asyncio.Event()
             handle = ServerHandle(
-                running.url, running.executor, asyncio.get_running_loop(), threading.current_thread(), stop
+                running.url,
+                running.executor,
+                asyncio.get_running_loop(),
+                threading.current_thread(),
+                stop,
+                grpc_target=running.grpc_target,
             )
             started.set_result(handle)
             await stop.wait()
@@ -276,6 +358,11 @@ def main_serve(
     token: str | None,
     allow_remote: bool,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    metrics: bool = True,
+    grpc_port: int | None = None,
+    archive_after_days: float | None = None,
+    archive_interval_s: float = 60.0,
+    archive_batch: int = 2000,
 ) -> int:
     """Blocking entry point for the CLI; returns the process exit code."""
     try:
@@ -288,10 +375,17 @@ def main_serve(
                 token=token_from_env(token),
                 allow_remote=allow_remote,
                 max_body_bytes=max_body_bytes,
+                metrics=metrics,
+                grpc_port=grpc_port,
+                archive_after_days=archive_after_days,
+                archive_interval_s=archive_interval_s,
+                archive_batch=archive_batch,
             )
         )
-    except UnsafeBinding as e:
-        print(f"conductor-lab: {e}", file=sys.stderr)
+    except StartupError as e:
+        # the traceback only on request; the line last, where the eye lands
+        log.debug("conductor-lab could not start", exc_info=e.__cause__)
+        print(e.line, file=sys.stderr, flush=True)
         return 2
     except Exception:
         log.exception("conductor-lab could not serve %s", db_path)

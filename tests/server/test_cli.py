@@ -97,6 +97,6 @@ def test_sigterm_is_clean_and_state_survives_a_restart(tmp_path: Path) -> None:
 def test_a_second_server_on_the_same_file_fails_cleanly(tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "c.duckdb", log_dir=tmp_path / "first"):
         second = ServerProcess(tmp_path / "c.duckdb", log_dir=tmp_path / "second")
-        with pytest.raises(RuntimeError, match="exited with 1"):
+        with pytest.raises(RuntimeError, match="exited with 2"):
             second.start()
-        assert "could not serve" in second.output()
+        assert "is in use by another process (PID" in second.output()

@@ -4,7 +4,7 @@ running workflows complete on today's code; newer files and foreign DuckDB files
 The fixtures (``tests/fixtures/stores/*.duckdb.gz``) were written by the code of their version,
 driven over REST by ``tests/fixtures/stores/make_fixture.py`` (its docstring says what each
 workflow is). ``v1-2c7d962``: the first versioned schema; ``v1-67434fa``: the last code that
-labelled its files 1 while adding to them in place.
+labelled its files 1 while adding to them in place; ``v2-9ee1d66``: version 2.
 """
 
 from __future__ import annotations

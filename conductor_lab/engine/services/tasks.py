@@ -66,6 +66,7 @@ class TaskService:
         """
         qname = f"{domain}:{task_type}" if domain else task_type
         self.rt.record_poll(task_type, domain or "", worker_id)
+        self.rt.metrics.task_polled(qname)
         if count <= 0:  # conductor-oss's queue pops nothing for count 0 and answers at once (docs/compat.md)
             return []
         barrier: list[asyncio.Future[None]] = []
@@ -130,6 +131,7 @@ class TaskService:
         t.status = TaskStatus.IN_PROGRESS
         if not t.startTime:
             t.startTime = now
+            self.rt.metrics.task_queue_wait(t, now)
         t.pollCount += 1
         t.workerId = worker_id
         t.callbackAfterSeconds = 0
@@ -211,6 +213,7 @@ class TaskService:
                 self.rt.committer.task(t)
             return t
         if t.status.terminal or wf.status.terminal:  # ignored (200), status or not, as upstream
+            self.rt.metrics.task_update_conflict(t, wf)
             self.rt.dequeue(t.taskId)
             return t
         if r.status is None:  # a NullPointerException upstream: 500 too (docs/compat.md)

@@ -22,6 +22,8 @@ from conductor_lab.engine.model import (
 )
 from conductor_lab.engine.params import to_java_string
 from conductor_lab.engine.runtime import Runtime
+from conductor_lab.engine.store.archive import ArchivePolicy
+from conductor_lab.engine.store.base import ArchivingStore
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
 from conductor_lab.errors import (
     ConductorLabError,
@@ -59,6 +61,36 @@ class WorkflowService:
     def __init__(self, rt: Runtime, wx: WorkflowExecutor) -> None:
         self.rt = rt
         self.wx = wx
+        #: ``--archive-after`` (set by the Executor): finished workflows past it are read-only
+        self.archive: ArchivePolicy | None = None
+
+    async def _writable(self, wf: Workflow) -> None:
+        """Refuse (409) to change an archived workflow, or one old enough to be archived at any
+        moment (``store/archive.py``): a change would write it back into the tables beside its
+        archived copy. Also its parent, which a sub-workflow that runs again reopens.
+
+        Call it right before the change, with no await in between: the age check is synchronous.
+        """
+        targets = [wf] if wf.status.terminal else []
+        parent = self.rt.workflows.get(wf.parentWorkflowId or "")
+        if parent is not None and parent.status.terminal:
+            targets.append(parent)
+        if not targets:
+            return  # a running workflow is never archived
+        store = self.rt.store
+        archived: set[str] = set()
+        if isinstance(store, ArchivingStore) and store.has_archive:
+            archived = await self.rt.read(store.archived_ids, [w.workflowId for w in targets])
+        policy, now = self.archive, self.rt.clock()
+        for w in targets:
+            due = policy is not None and w.status.terminal and policy.due(w.endTime, now)
+            if w.workflowId in archived or due:
+                why = f"it ended more than {policy.days:g} days ago" if due and policy else "moved to Parquet"
+                whose = f"Workflow {w.workflowId}" if w is wf else f"The parent workflow {w.workflowId}"
+                raise Conflict(
+                    f"{whose} is archived ({why}): its history is read-only, "
+                    "so retry, rerun, restart, remove and the other workflow verbs no longer apply"
+                )
 
     async def start_workflow(self, request: Any) -> str:
         """Start from a ``StartWorkflowRequest``, with conductor-oss's checks in its order: bean
@@ -201,6 +233,7 @@ class WorkflowService:
         wf = await self.rt.workflow(workflow_id)
         if archive and not wf.status.terminal:
             raise InvalidInput(f"Cannot archive workflow: {workflow_id} with status: {wf.status.value}")
+        await self._writable(wf)
         self.rt.forget(workflow_id)
         self.rt.committer.delete_workflow(workflow_id)
         await self.rt.committer.barrier()
@@ -211,6 +244,7 @@ class WorkflowService:
             raise Conflict("Cannot terminate a COMPLETED workflow.")
         if wf.status == WorkflowStatus.TERMINATED:
             return
+        await self._writable(wf)
         with self.rt.caused_by("terminate"):
             self.wx.terminate(wf, reason)
         self.wx.timers.rearm()
@@ -220,11 +254,13 @@ class WorkflowService:
 
     async def pause_workflow(self, workflow_id: str) -> None:
         wf = await self.rt.workflow(workflow_id)
+        await self._writable(wf)
         self.wx.command(wf, commands.pause(wf), "pause")
         await self.rt.committer.barrier()
 
     async def resume_workflow(self, workflow_id: str) -> None:
         wf = await self.rt.workflow(workflow_id)
+        await self._writable(wf)
         self.wx.command(wf, commands.resume(wf, self.rt.clock()), "resume")
         await self.rt.committer.barrier()
 
@@ -237,6 +273,7 @@ class WorkflowService:
             if child is not None:
                 await self.retry_workflow(child.workflowId, resume_subworkflow_tasks=True)
                 return
+        await self._writable(wf)
         d = commands.retry(wf, self.rt.clock(), new_id=self.wx.new_id, defs=self.rt.meta)
         self.wx.command(wf, d, "retry")
         await self.rt.committer.barrier()
@@ -260,6 +297,7 @@ class WorkflowService:
 
     async def restart_workflow(self, workflow_id: str, *, use_latest_definitions: bool = False) -> None:
         wf = await self.rt.workflow(workflow_id)
+        await self._writable(wf)  # no await follows until the change
         definition = None
         if use_latest_definitions and wf.status.terminal:
             latest = self.rt.meta.find_workflow_def(wf.definition.name, None)
@@ -285,6 +323,7 @@ class WorkflowService:
                 raise InvalidInput(f"Task {task_id} not found")
             await self.rerun_workflow(child.workflowId, request)
             return workflow_id
+        await self._writable(wf)
         d = commands.rerun(
             wf,
             self.rt.clock(),
@@ -318,6 +357,7 @@ class WorkflowService:
         task_input = req.get("taskInput") if isinstance(req.get("taskInput"), dict) else None
         task_output = req.get("taskOutput") if isinstance(req.get("taskOutput"), dict) else None
         wf = await self.rt.workflow(workflow_id)
+        await self._writable(wf)
         d = commands.skip(
             wf, ref, self.rt.clock(), new_id=self.wx.new_id, task_input=task_input, task_output=task_output
         )
@@ -326,6 +366,7 @@ class WorkflowService:
 
     async def reset_callbacks(self, workflow_id: str) -> None:
         wf = await self.rt.workflow(workflow_id)
+        await self._writable(wf)
         self.wx.command(wf, commands.reset_callbacks(wf), "resetcallbacks")
         await self.rt.committer.barrier()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
 class WorkflowRow(NamedTuple):
@@ -241,3 +242,32 @@ class Store(Protocol):
     def stats(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ArchivingStore(Store, Protocol):
+    """A store that can move finished workflows out of its tables into an archive (``--archive-after``,
+    ``store/archive.py``) and still answer reads of them."""
+
+    @property
+    def can_archive(self) -> bool:
+        """False where there is nowhere to archive to (an in-memory store)."""
+        ...
+
+    @property
+    def has_archive(self) -> bool:
+        """True once anything was archived."""
+        ...
+
+    def archive_batch(self, cutoff_ms: int, limit: int = ...) -> int:
+        """Archive the oldest finished workflows that ended before ``cutoff_ms`` (at most ``limit``);
+        how many moved (0: nothing is due)."""
+        ...
+
+    def archived_ids(self, workflow_ids: list[str]) -> set[str]:
+        """Those of ``workflow_ids`` that are archived (read-only history)."""
+        ...
+
+    def archive_files(self) -> list[Path]:
+        """The archive's files (absolute paths)."""
+        ...

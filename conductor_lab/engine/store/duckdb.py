@@ -61,6 +61,12 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from conductor_lab.engine.store.archive import (
+    ARCHIVE_BATCH,
+    BATCHES_COLUMNS,
+    ParquetArchive,
+    store_crash_points,
+)
 from conductor_lab.engine.store.base import (
     Batch,
     EventExecutionRow,
@@ -74,11 +80,13 @@ from conductor_lab.engine.store.duckdb_search import (
     WORKFLOW_FIELDS,
     Compiled,
     compile_query,
+    fetch_archived,
     fetch_by_rowid,
     page_rowids,
+    page_union,
 )
 from conductor_lab.engine.store.duckdb_views import create_views
-from conductor_lab.engine.store.journal import CrashPoints, JournalLog, Record, crash_points
+from conductor_lab.engine.store.journal import CrashPoints, JournalLog, Record
 from conductor_lab.engine.store.migrations import SCHEMA_VERSION, migrate
 from conductor_lab.errors import InvalidInput
 
@@ -226,6 +234,9 @@ META = _table("cl_meta", "key VARCHAR, value VARCHAR", ("key",))
 # Where a fold puts the records it applies (inserted, folded and deleted in one transaction); files
 # of earlier versions committed here directly, and their rows are still folded.
 JOURNAL = _table("cl_journal", "seq BIGINT, batch VARCHAR")
+# One row per committed archive batch (``archive.py``): its end day, workflows, and Parquet files
+# (JSON list of paths relative to ``<db>.archive/``); a file not listed here is an orphan of a crash.
+ARCHIVE_BATCHES = _table("cl_archive_batches", BATCHES_COLUMNS, ("batch_id",))
 
 ALL_TABLES: tuple[_Table, ...] = (
     META,
@@ -240,6 +251,7 @@ ALL_TABLES: tuple[_Table, ...] = (
     WORKFLOW_DEFS,
     EVENT_HANDLERS,
     EVENT_EXECUTIONS,
+    ARCHIVE_BATCHES,
 )
 
 #: per table, per column: (Python type, min, max) of the values ``_Table.check`` passes without pyarrow
@@ -418,7 +430,8 @@ class DuckDBStore:
         self.path = str(path)
         self.durable = durable
         #: fault injection for the crash tests (CONDUCTOR_LAB_CRASH); None otherwise
-        self._crash: CrashPoints | None = crash_points()
+        self._crash: CrashPoints | None
+        self._crash, archive_crash = store_crash_points()
         self._con = duckdb.connect(self.path)
         if memory_limit:
             if not _MEMORY_LIMIT.fullmatch(memory_limit.strip()):
@@ -472,6 +485,9 @@ class DuckDBStore:
         self._pending_since = time.monotonic()
         try:
             self.materialize()  # batches committed before a crash, or before the last close failed to fold
+            #: the Parquet archive (``archive.py``): orphan files of a crashed batch go, views are set
+            self._archive = ParquetArchive(self, archive_crash)
+            self._archive.open(self._con)
         except BaseException:
             self.close()
             raise
@@ -786,13 +802,24 @@ class DuckDBStore:
             cur.close()
 
     def get_workflow(self, workflow_id: str) -> StoredWorkflow | None:
+        """The workflow from the tables, else from the archive (an archived run still answers)."""
         rows = self._query("SELECT json, snapshot_id FROM cl_workflows WHERE workflow_id = ?", [workflow_id])
+        if not rows and self._archive.has_files:
+            rows = self._query(
+                "SELECT json, snapshot_id FROM cl_archive_workflows WHERE workflow_id = ?", [workflow_id]
+            )
         return StoredWorkflow(*rows[0]) if rows else None
 
     def get_tasks(self, workflow_id: str) -> list[str]:
+        """The workflow's task JSONs by seq: from the tables, else from the archive (a workflow's
+        tasks are always all in one place: archived together with it)."""
         rows = self._query(
             "SELECT json FROM cl_tasks WHERE workflow_id = ? ORDER BY seq, task_id", [workflow_id]
         )
+        if not rows and self._archive.has_files:
+            rows = self._query(
+                "SELECT json FROM cl_archive_tasks WHERE workflow_id = ? ORDER BY seq, task_id", [workflow_id]
+            )
         return [r[0] for r in rows]
 
     def get_workflows_with_tasks(self, workflow_ids: list[str]) -> dict[str, tuple[StoredWorkflow, list[str]]]:
@@ -817,37 +844,57 @@ class DuckDBStore:
 
     def get_task(self, task_id: str) -> str | None:
         rows = self._query("SELECT json FROM cl_tasks WHERE task_id = ?", [task_id])
+        if not rows and self._archive.has_files:
+            rows = self._query("SELECT json FROM cl_archive_tasks WHERE task_id = ?", [task_id])
         return rows[0][0] if rows else None
 
     def get_task_logs(self, task_id: str) -> list[LogRow]:
-        # rowid = insertion order (logs are append-only; deletes keep the relative order)
-        rows = self._query(
-            "SELECT task_id, created_time, log FROM cl_task_logs WHERE task_id = ? ORDER BY created_time, rowid",
-            [task_id],
-        )
+        # rowid = insertion order (logs are append-only; deletes keep the relative order); archived
+        # logs kept theirs as ``n`` and come first (a line added later goes to the table)
+        if self._archive.has_files:
+            sql = (
+                "SELECT task_id, created_time, log FROM (SELECT task_id, created_time, log, 0 AS _s, n "
+                "FROM cl_archive_task_logs WHERE task_id = ? UNION ALL SELECT task_id, created_time, log, 1, rowid "
+                "FROM cl_task_logs WHERE task_id = ?) ORDER BY created_time, _s, n"
+            )
+            rows = self._query(sql, [task_id, task_id])
+        else:
+            rows = self._query(
+                "SELECT task_id, created_time, log FROM cl_task_logs WHERE task_id = ? ORDER BY created_time, rowid",
+                [task_id],
+            )
         return [LogRow(*r) for r in rows]
 
     def search_workflows(self, query: SearchQuery) -> tuple[int, list[StoredWorkflow]]:
-        """conductor-oss's workflow search as SQL over ``cl_workflows`` (see ``duckdb_search``)."""
+        """conductor-oss's workflow search as SQL over ``cl_workflows`` and the archive (see
+        ``duckdb_search``)."""
         c = compile_query(query, WORKFLOW_FIELDS, key="workflow_id", default_order="create_time")
-        rows = self._search("cl_workflows", c, query, "json, snapshot_id")
+        rows = self._search("cl_workflows", c, query, "json, snapshot_id", "workflow_id")
         return rows[0], [StoredWorkflow(*r) for r in rows[1]]
 
     def search_tasks(self, query: SearchQuery) -> tuple[int, list[str]]:
-        """conductor-oss's task search as SQL over ``cl_tasks`` (see ``duckdb_search``)."""
+        """conductor-oss's task search as SQL over ``cl_tasks`` and the archive (see ``duckdb_search``)."""
         c = compile_query(query, TASK_FIELDS, key="task_id", default_order="scheduled_time")
-        total, rows = self._search("cl_tasks", c, query, "json")
+        total, rows = self._search("cl_tasks", c, query, "json", "task_id")
         return total, [r[0] for r in rows]
 
     def _search(
-        self, table: str, c: Compiled, query: SearchQuery, columns: str
+        self, table: str, c: Compiled, query: SearchQuery, columns: str, key: str
     ) -> tuple[int, list[tuple[Any, ...]]]:
         cur = self._cursor()
         try:
             cur.execute("BEGIN TRANSACTION")  # count, page and rows from one snapshot
             try:
-                total, rowids = page_rowids(cur, table, c, query.start, query.size)
-                return total, fetch_by_rowid(cur, table, columns, rowids)
+                if not self._archive.has_files:
+                    total, rowids = page_rowids(cur, table, c, query.start, query.size)
+                    return total, fetch_by_rowid(cur, table, columns, rowids)
+                archive = table.replace("cl_", "cl_archive_", 1)
+                total, page = page_union(cur, table, archive, key, c, query.start, query.size)
+                live = fetch_by_rowid(cur, table, columns, [r for r, _ in page if r is not None])
+                by_rowid = dict(zip([r for r, _ in page if r is not None], live, strict=False))
+                archived = fetch_archived(cur, archive, key, columns, [k for r, k in page if r is None])
+                out = [by_rowid.get(r) if r is not None else archived.get(k) for r, k in page]
+                return total, [row for row in out if row is not None]
             finally:
                 _rollback(cur)
         except duckdb.ConversionException as e:
@@ -871,6 +918,12 @@ class DuckDBStore:
                     [ids[0], ids[-1], *ids],
                 ).fetchall()
                 rows = fetch_by_rowid(cur, "cl_workflows", "workflow_id, json, snapshot_id", [r[0] for r in found])
+                missing = set(ids) - {r[0] for r in rows}
+                if missing and self._archive.has_files:
+                    archived = fetch_archived(
+                        cur, "cl_archive_workflows", "workflow_id", "json, snapshot_id", sorted(missing)
+                    )
+                    rows += [(wid, *r) for wid, r in archived.items()]
             finally:
                 _rollback(cur)
         finally:
@@ -905,9 +958,12 @@ class DuckDBStore:
         if end_time is not None:
             where.append("create_time <= ?")
             params.append(int(end_time))
+        source = "cl_workflows"
+        if self._archive.has_files and statuses != ("RUNNING",):  # archived runs are all finished
+            source = "(SELECT * FROM cl_workflows UNION ALL BY NAME SELECT * FROM cl_archive_workflows)"
         params.append(max(0, int(limit)))
         rows = self._query(
-            f"SELECT workflow_id FROM cl_workflows WHERE {' AND '.join(where)} "
+            f"SELECT workflow_id FROM {source} WHERE {' AND '.join(where)} "
             "ORDER BY create_time, workflow_id LIMIT ?",
             params,
         )
@@ -916,7 +972,9 @@ class DuckDBStore:
     def stats(self) -> dict[str, Any]:
         counts = self._query(
             " UNION ALL ".join(
-                f"SELECT '{t.name}', count(*) FROM {t.name}" for t in ALL_TABLES if t is not META and t is not JOURNAL
+                f"SELECT '{t.name}', count(*) FROM {t.name}"
+                for t in ALL_TABLES
+                if t not in (META, JOURNAL, ARCHIVE_BATCHES)  # the archive's figures: "archive"
             )
         )
         size = 0
@@ -934,7 +992,41 @@ class DuckDBStore:
             "schema_version": SCHEMA_VERSION,
             "file_size_bytes": size,
             "rows": {name: int(n) for name, n in counts},
+            "archive": self._archive.stats(),
         }
+
+    # ------------------------------------------------------------------ archive (archive.py)
+
+    @property
+    def can_archive(self) -> bool:
+        """A file store archives beside its file; an in-memory one cannot."""
+        return self._archive.dir is not None
+
+    @property
+    def has_archive(self) -> bool:
+        """True once an archive batch has committed (reads then look at the Parquet files too)."""
+        return self._archive.has_files
+
+    def archive_batch(self, cutoff_ms: int, limit: int = ARCHIVE_BATCH) -> int:
+        """Fold the log, then move the oldest finished workflows that ended before ``cutoff_ms``
+        (one end day, at most ``limit``) into Parquet; how many moved (0: nothing is due).
+        ``archive.ArchivePolicy`` says which workflows the caller must no longer change."""
+        self.materialize()
+        return self._archive.run_batch(cutoff_ms, limit)
+
+    def archived_ids(self, workflow_ids: list[str]) -> set[str]:
+        """Those of ``workflow_ids`` that are in the archive."""
+        if not self._archive.has_files or not workflow_ids:
+            return set()
+        cur = self._cursor()
+        try:
+            return set(fetch_archived(cur, "cl_archive_workflows", "workflow_id", "status", list(workflow_ids)))
+        finally:
+            cur.close()
+
+    def archive_files(self) -> list[Path]:
+        """Every committed archive file (absolute paths; the backup copies them with the database)."""
+        return self._archive.files()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -979,6 +1071,37 @@ class DuckDBStore:
 
     def __repr__(self) -> str:
         return f"DuckDBStore({self.path!r}, durable={self.durable})"
+
+    def backup(self, dest_dir: str | os.PathLike[str]) -> dict[str, Any]:
+        """A consistent copy in ``dest_dir`` while commits go on (see ``store.backup``)."""
+        from conductor_lab.engine.store.backup import backup_store
+
+        return backup_store(self, dest_dir)
+
+    def commit_log_state(self) -> dict[str, Any]:
+        """The commit log's figures for metrics and status, read without locks (a gauge's snapshot):
+        ``unfolded_records`` (logged, not yet folded), ``fold_lag_seconds`` (since the oldest of
+        them was logged; 0 when none), ``last_seq`` and ``size_bytes`` (file + WAL + segments)."""
+        pending = self._pending
+        in_memory = self.path == "" or self.path.startswith(":memory:")
+        paths = [] if in_memory else [Path(self.path), Path(self.path + ".wal")]
+        if self._log is not None and not self._closed:
+            try:
+                paths += self._log.segment_files()
+            except OSError:
+                pass  # the log's directory went away (closing)
+        size = 0
+        for p in paths:
+            try:
+                size += p.stat().st_size
+            except OSError:
+                pass  # e.g. a segment a fold just deleted
+        return {
+            "unfolded_records": pending,
+            "fold_lag_seconds": max(0.0, time.monotonic() - self._pending_since) if pending else 0.0,
+            "last_seq": self._seq,
+            "size_bytes": size,
+        }
 
 
 # ---------------------------------------------------------------------- statement builders

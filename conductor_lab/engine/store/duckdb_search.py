@@ -14,6 +14,11 @@ filters (``status IN (...)`` is not pushed down: 50,000 JSON values for a page o
 With ``freeText`` the JSON must be scanned anyway; then the matches (rowid and sort keys) are
 materialised once and both the count and the page come from them, so the JSON is scanned once.
 
+Archived runs (``archive.py``: Parquet files behind the views ``cl_archive_workflows`` and
+``cl_archive_tasks``, same columns) are searched too once a batch exists (``page_union``): the same
+WHERE over the table UNION ALL the archive (aliased as the table, so every field expression
+applies), the page's rows named by rowid (table) or by key (archive), then fetched from each.
+
 ``freeText`` is ``json ILIKE '%text%'`` (case-insensitive, ``%`` and ``_`` taken literally). When
 the text holds a run of ASCII characters that have no case (digits, punctuation: ``-4242`` in
 ``cust-4242``), ``contains(json, run)`` runs first: an exact substring test is about twice as
@@ -31,7 +36,16 @@ import duckdb
 from conductor_lab.engine.store.base import SearchQuery
 from conductor_lab.errors import InvalidInput
 
-__all__ = ["TASK_FIELDS", "WORKFLOW_FIELDS", "Compiled", "compile_query", "fetch_by_rowid", "page_rowids"]
+__all__ = [
+    "TASK_FIELDS",
+    "WORKFLOW_FIELDS",
+    "Compiled",
+    "compile_query",
+    "fetch_archived",
+    "fetch_by_rowid",
+    "page_rowids",
+    "page_union",
+]
 
 _SNAKE = re.compile(r"\B([A-Z])")
 
@@ -215,3 +229,54 @@ def fetch_by_rowid(
     rows = cur.execute(f"SELECT rowid, {columns} FROM {table} WHERE rowid = ANY(?::BIGINT[])", [list(rowids)])
     by_id = {int(r[0]): tuple(r[1:]) for r in rows.fetchall()}
     return [by_id[r] for r in rowids if r in by_id]
+
+
+def page_union(
+    cur: duckdb.DuckDBPyConnection, table: str, archive: str, key: str, c: Compiled, start: int, size: int
+) -> tuple[int, list[tuple[int | None, Any]]]:
+    """``page_rowids`` over ``table`` UNION ALL ``archive``: (matches, the page in order as
+    ``(rowid, None)`` for a row of the table, ``(None, key)`` for an archived one)."""
+    start, size = max(0, int(start)), max(0, int(size))
+    keys = ", ".join(f"{expr} AS _k{i}" for i, (expr, _) in enumerate(c.terms))
+    order = ", ".join(f"_k{i} {direction}" for i, (_, direction) in enumerate(c.terms))
+    src = (
+        f"SELECT rowid AS _r, NULL AS _a, {keys} FROM {table} WHERE {c.where} "
+        f"UNION ALL SELECT NULL AS _r, {key} AS _a, {keys} FROM {archive} AS {table} WHERE {c.where}"
+    )
+    params = [*c.params, *c.params]
+    if c.free_text and size > 0:  # one scan of the JSON, as in page_rowids
+        rows = cur.execute(
+            f"WITH _m AS MATERIALIZED ({src}) "
+            f"SELECT _r, _a, (SELECT count(*) FROM _m) FROM _m ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, size, start],
+        ).fetchall()
+        if rows:
+            return int(rows[0][2]), [(r[0], r[1]) for r in rows]
+    row = cur.execute(
+        f"SELECT (SELECT count(*) FROM {table} WHERE {c.where}) "
+        f"+ (SELECT count(*) FROM {archive} AS {table} WHERE {c.where})",
+        params,
+    ).fetchone()
+    total = int(row[0]) if row else 0
+    if size == 0 or start >= total:
+        return total, []
+    rows = cur.execute(
+        f"SELECT _r, _a FROM ({src}) ORDER BY {order} LIMIT ? OFFSET ?", [*params, size, start]
+    ).fetchall()
+    return total, [(r[0], r[1]) for r in rows]
+
+
+def fetch_archived(
+    cur: duckdb.DuckDBPyConnection, archive: str, key: str, columns: str, keys: Sequence[Any]
+) -> dict[Any, tuple[Any, ...]]:
+    """``columns`` of the archived rows whose ``key`` is in ``keys`` (key -> row)."""
+    ids = sorted(set(keys))
+    if not ids:
+        return {}
+    # the bounds let Parquet row-group statistics skip most of the files (each is sorted by key)
+    rows = cur.execute(
+        f"SELECT {key}, {columns} FROM {archive} WHERE {key} >= ? AND {key} <= ? "
+        f"AND {key} IN ({', '.join('?' for _ in ids)})",
+        [ids[0], ids[-1], *ids],
+    ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}

@@ -17,6 +17,11 @@ views are the stable surface for people: the notebook's SQL history, ``run_sql``
   ``full_ref_name`` keeps the stored name. As conductor-oss's ``TaskUtils``, the suffix is read
   from the name alone, so a reference name that itself ends in ``__<digits>`` reads as an iteration.
 
+* ``workflows``, ``tasks``, ``transitions`` and ``task_logs`` read the table UNION ALL its archive
+  (``archive.py``: the Parquet files of finished workflows moved out by ``--archive-after``; a
+  view ``cl_archive_*`` per table, an empty select over the table while no file exists), so
+  archived runs stay in every query. A workflow is in exactly one of the two.
+
 ``create_views`` runs at every open of the store, inside the schema transaction: files written
 by older versions (or with other view definitions) get the current views (``CREATE OR REPLACE
 VIEW``); a file that has them already is left alone (a fingerprint in ``cl_meta``).
@@ -27,6 +32,8 @@ from __future__ import annotations
 import hashlib
 
 import duckdb
+
+from conductor_lab.engine.store.archive import placeholder_views
 
 __all__ = ["VIEWS", "VIEWS_DIGEST", "VIEW_NAMES", "create_views"]
 
@@ -99,7 +106,7 @@ SELECT
     {_ts(_int("w.json", "lastRetriedTime", "BIGINT"))} AS last_retried_at,
     w.snapshot_id,
     CAST(w.json AS JSON) AS json
-FROM cl_workflows AS w
+FROM (SELECT * FROM cl_workflows UNION ALL BY NAME SELECT * FROM cl_archive_workflows) AS w
 """
 
 TASKS_SQL = f"""
@@ -138,7 +145,7 @@ SELECT
     {_int("t.json", "responseTimeoutSeconds", "BIGINT")} AS response_timeout_s,
     {_int("t.json", "workflowPriority")} AS workflow_priority,
     CAST(t.json AS JSON) AS json
-FROM cl_tasks AS t
+FROM (SELECT * FROM cl_tasks UNION ALL BY NAME SELECT * FROM cl_archive_tasks) AS t
 """
 
 TRANSITIONS_SQL = f"""
@@ -153,8 +160,8 @@ SELECT
     x.status,
     x.reason,
     x.cause,
-    x.rowid AS n
-FROM cl_transitions AS x
+    x.n
+FROM (SELECT *, rowid AS n FROM cl_transitions UNION ALL BY NAME SELECT * FROM cl_archive_transitions) AS x
 """
 
 TASK_LOGS_SQL = """
@@ -163,8 +170,10 @@ SELECT
     t.workflow_id,
     epoch_ms(l.created_time) AS created_at,
     l.log
-FROM cl_task_logs AS l
-LEFT JOIN cl_tasks AS t ON t.task_id = l.task_id
+FROM (SELECT task_id, created_time, log FROM cl_task_logs
+      UNION ALL SELECT task_id, created_time, log FROM cl_archive_task_logs) AS l
+LEFT JOIN (SELECT task_id, workflow_id FROM cl_tasks
+           UNION ALL SELECT task_id, workflow_id FROM cl_archive_tasks) AS t ON t.task_id = l.task_id
 """
 
 EVENT_EXECUTIONS_SQL = """
@@ -262,8 +271,10 @@ VIEWS_DIGEST = hashlib.sha1("\n".join(f"{n}\n{q}" for n, q in VIEWS.items()).enc
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)create every view unless the file already has these very views (~10 ms saved per open).
 
-    The caller holds the schema transaction; ``cl_meta`` exists.
+    The caller holds the schema transaction; ``cl_meta`` exists. The archive's views are created
+    first where missing (empty selects; the store points them at its Parquet files once open).
     """
+    placeholder_views(con)
     row = con.execute("SELECT value FROM cl_meta WHERE key = 'views'").fetchone()
     present = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "

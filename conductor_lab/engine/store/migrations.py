@@ -22,7 +22,9 @@ Versions:
    ``cl_workflow_defs``. Later commits up to 67434fa added to it in place while still labelling
    the file 1 (``cl_transitions.cause``, ``cl_tasks.task_def_name`` / ``workflow_type``,
    ``cl_event_handlers``, ``cl_event_executions``): step 1 -> 2 therefore applies to any of them.
-2. Those additions, under their own number.
+2. Those additions, under their own number (9ee1d66).
+3. ``cl_archive_batches``: the batches of workflows moved to the Parquet archive (retention,
+   ``archive.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import duckdb
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "NewerSchemaError", "NotAStoreError", "migrate"]
 
 #: The schema version this code writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 VERSION_KEY = "schema_version"
 
@@ -79,9 +81,18 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> None:
+    """The Parquet archive's batches (one row per batch moved out of the tables)."""
+    con.execute(
+        "CREATE TABLE cl_archive_batches (batch_id BIGINT, day VARCHAR, workflows INTEGER, files VARCHAR, "
+        "archived_at BIGINT, PRIMARY KEY (batch_id))"
+    )
+
+
 #: ``MIGRATIONS[n]`` takes a file from version n to n + 1.
 MIGRATIONS: dict[int, Step] = {
     1: _v1_to_v2,
+    2: _v2_to_v3,
 }
 
 
