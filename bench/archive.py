@@ -3,6 +3,7 @@
     python bench/archive.py              # 1,000,000 finished workflows (3 tasks each; fill ~2-4 min)
     python bench/archive.py --quick      # 100,000
     python bench/archive.py --batch 5000 # workflows per archive batch (default: the server's, 2,000)
+    python bench/archive.py --keep-fill /tmp/a1m.duckdb   # fill once into that file, reuse a copy next time
 
 1. Fill (in-process, no server): ONE set-based INSERT per table and chunk generates engine-shaped
    rows inside DuckDB: each workflow ~1 KB of JSON, 3 tasks (~600 B each), 5 transitions, one task
@@ -11,9 +12,10 @@
    workflow is due) and archives at once; meanwhile ONE client thread runs a light worker load on
    its own keep-alive connection (start a one-task workflow, poll it, complete it, in a loop) and
    times each poll and each update. Printed: the archive's total time (server start to the last
-   batch committed, from the server's log line), its batches and longest batch, and poll/update
-   p50/p99/max during archiving and then for the same number of seconds after it (the baseline,
-   same server, archiver idle).
+   batch committed, from the server's log line), its batches, batch p50/p99/max and the fold lock
+   held per batch (p50/p99/max, same log line), and poll/update p50/p99/max during archiving and
+   then for the same number of seconds after it (the baseline, same server, archiver idle); then
+   ``GET /api/workflow/{id}`` of archived workflows (p50/max of ``--runs`` x 4 random ones).
 3. ``lab.sql``-style aggregates over tables + archive (in-process ``run_sql`` after the server
    stopped): count by status and name with the p50 duration of ``workflows``, and a count by
    status of ``tasks``; p50/p90 of ``--runs`` runs.
@@ -22,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import sys
@@ -33,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import duckdb  # noqa: E402
 from _common import RawClient, Server, code_line, machine_line, mib, percentile, print_table  # noqa: E402
 
 from conductor_lab.engine.sql import run_sql  # noqa: E402
@@ -161,10 +165,13 @@ def figures(samples: list[tuple[float, float]], lo: float, hi: float) -> tuple[s
     return f"{percentile(xs, 50):.2f}", f"{percentile(xs, 99):.2f}", f"{max(xs):.1f}", len(xs)
 
 
-ROUND = re.compile(r"archived (\d+) finished workflows .* in (\d+) batches, ([\d.]+) s \(longest batch (\d+) ms\)")
+ROUND = re.compile(
+    r"archived (\d+) finished workflows .* in (\d+) batches, ([\d.]+) s \(batch p50 (\S+) ms, p99 (\S+) ms, "
+    r"longest batch (\d+) ms; fold lock held p50 (\S+), p99 (\S+), max (\S+) ms\)"
+)
 
 
-def archive_under_load(path: Path, workflows: int, batch: int | None) -> None:
+def archive_under_load(path: Path, workflows: int, batch: int | None, runs: int) -> None:
     extra = ["--archive-after", "30", "--archive-interval", "3600"]
     if batch:
         extra += ["--archive-batch", str(batch)]
@@ -190,21 +197,46 @@ def archive_under_load(path: Path, workflows: int, batch: int | None) -> None:
         done = time.monotonic()
         m = ROUND.search(server.output())
         assert m is not None
-        moved, batches, seconds, longest = int(m.group(1)), int(m.group(2)), float(m.group(3)), int(m.group(4))
+        moved, batches, seconds = int(m.group(1)), int(m.group(2)), float(m.group(3))
+        p50, p99, longest, h50, h99, hmax = m.group(4, 5, 6, 7, 8, 9)
         during = done - started
         time.sleep(min(during, 30.0))  # the baseline: the same server, the archiver idle
         load.stop.set()
         load.thread.join(10)
         after = time.monotonic()
         print(f"\narchived {moved:,} of {workflows:,} workflows in {seconds:.1f} s ({moved / seconds:,.0f} workflows/s), "
-              f"{batches} batches, longest batch {longest} ms; archive on disk {mib(archive_bytes(path))}")
+              f"{batches} batches; batch p50 / p99 / max {p50} / {p99} / {longest} ms; fold lock held per batch "
+              f"p50 / p99 / max {h50} / {h99} / {hmax} ms; archive on disk {mib(archive_bytes(path))}")
         rows = []
         for label, lo, hi in (("during archiving", started, done), ("after (archiver idle)", done, after)):
             rows.append([label, "poll", *figures(load.polls, lo, hi)])
             rows.append([label, "update", *figures(load.updates, lo, hi)])
         print_table(["window", "call", "p50 ms", "p99 ms", "max ms", "calls"], rows)
+        get_archived(c, path, runs)
     finally:
         server.stop()
+
+
+def get_archived(c: RawClient, path: Path, runs: int) -> None:
+    """``GET /api/workflow/{id}?includeTasks=true`` of archived workflows spread over the archive."""
+    rng = random.Random(7)
+    root = Path(str(path) + ".archive") / "workflows"
+    files = sorted(root.glob("*/*.parquet"))
+    if not files:
+        return
+    con = duckdb.connect()
+    ids = []
+    for f in rng.sample(files, min(len(files), 4 * runs)):
+        ids.append(con.execute(f"SELECT workflow_id FROM read_parquet('{f}') USING SAMPLE 1 ROWS").fetchone()[0])
+    con.close()
+    times = []
+    for wid in ids:
+        t0 = time.perf_counter()
+        wf = c.get_workflow(wid)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert wf["workflowId"] == wid and len(wf["tasks"]) == 3, wf
+    print(f"GET /api/workflow/{{id}} of an archived workflow ({len(ids)} spread over {len(files)} batches): "
+          f"p50 {percentile(times, 50):.1f} ms, max {max(times):.1f} ms")
 
 
 def archive_bytes(path: Path) -> int:
@@ -242,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="--archive-batch of the server")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument(
+        "--keep-fill", type=Path, default=None,
+        help="fill into this file once (kept) and archive a copy of it; reused when it exists",
+    )
     args = p.parse_args(argv)
     n = 100_000 if args.quick else args.workflows
     print(machine_line())
@@ -249,10 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     try:
         path = tmp / "archive.duckdb"
-        print(f"fill: {n:,} finished workflows, 3 tasks each ...", flush=True)
-        secs = fill(path, n, args.days, int(time.time() * 1000))
-        print(f"fill: {secs:.0f} s, database {mib(path.stat().st_size)}")
-        archive_under_load(path, n, args.batch)
+        if args.keep_fill is not None and args.keep_fill.exists():
+            shutil.copyfile(args.keep_fill, path)
+            print(f"fill: copied {args.keep_fill} ({mib(path.stat().st_size)})")
+        else:
+            print(f"fill: {n:,} finished workflows, 3 tasks each ...", flush=True)
+            secs = fill(path, n, args.days, int(time.time() * 1000))
+            print(f"fill: {secs:.0f} s, database {mib(path.stat().st_size)}")
+            if args.keep_fill is not None:
+                shutil.copyfile(path, args.keep_fill)
+        archive_under_load(path, n, args.batch, args.runs)
         aggregates(path, args.runs)
     finally:
         if args.keep:

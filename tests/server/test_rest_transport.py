@@ -72,3 +72,16 @@ def test_keep_alive_connection_survives_errors(server: ServerProcess) -> None:
             assert c.get("/no/such").status_code == 404
             assert c.post("/workflow", content=b"{").status_code == 500
             assert c.get("/health").status_code == 200
+
+
+def test_get_answers_carry_no_etag_and_ignore_if_none_match(http: httpx.Client) -> None:
+    """conductor-oss sends no ETag; the server does not hash every GET answer to make one, so a
+    conditional GET is answered in full (never 304 with no body)."""
+    name = uid("etag")
+    register_chain(http, name, ["etag_a"])
+    wid = start(http, name, {"x": 1})
+    r = http.get(f"/workflow/{wid}")
+    assert r.status_code == 200 and "etag" not in r.headers
+    for condition in ("*", '"0123456789abcdef"'):
+        r = http.get(f"/workflow/{wid}", headers={"If-None-Match": condition})
+        assert r.status_code == 200 and r.json()["workflowId"] == wid

@@ -338,6 +338,80 @@ def test_a_batch_whose_workflows_are_in_an_unfolded_commit_is_abandoned(tmp_path
         assert sql(store, "SELECT count(*) FROM transitions WHERE workflow_id = 'w2'") == [(1,)]
 
 
+def _wf(wid: str, end: int, *, status: str = "COMPLETED", parent: str | None = None, note: str = "") -> WorkflowRow:
+    doc = orjson.dumps({"workflowId": wid, "status": status, "endTime": end, "note": note}).decode()
+    return WorkflowRow(wid, "one", 1, status, None, parent, 0, end - 10, end, end, "s1", doc)
+
+
+def test_a_row_changed_after_its_files_were_written_abandons_the_batch(tmp_path: Path) -> None:
+    """The files are written from a snapshot before the fold lock is taken: under the lock each
+    table's rows must still have the snapshot's fingerprint, else nothing is deleted; the staged
+    files are invisible to the views meanwhile."""
+    db = tmp_path / "f.duckdb"
+    with DuckDBStore(db) as store:
+        store.commit(Batch(workflows=[_wf("w1", T0), _wf("w2", T0)], snapshots=[("s1", "{}")]))
+        store.materialize()
+        archive = store._archive
+        staged: list[Path] = []
+        cur = store._con.cursor()
+        try:
+            prepared = archive._prepare(cur, T0 + DAY, 10, staged)
+            assert prepared is not None and prepared.ids == ["w1", "w2"]
+            assert len(staged) == 4 and all(p.is_file() and p.name.endswith(".tmp") for p in staged)
+            assert sql(store, "SELECT count(*) FROM workflows") == [(2,)]  # staged files are not in the views
+            # a change folded after the snapshot (ArchivePolicy forbids it; the fingerprint catches it)
+            store.commit(Batch(workflows=[_wf("w2", T0, note="changed")]))
+            store.materialize()
+            with store._mlock, pytest.raises(BatchAbandoned, match="workflows rows"):
+                archive._publish(cur, prepared, staged)
+        finally:
+            cur.close()
+        for p in staged:
+            p.unlink()
+        assert table_ids(store) == {"w1", "w2"} and store.stats()["archive"]["batches"] == 0
+        # the next batch writes the rows as they are now
+        assert store.archive_batch(T0 + DAY, 10) == 2
+        got = store.get_workflow("w2")
+        assert got is not None and orjson.loads(got.json)["note"] == "changed"
+        assert table_ids(store) == set() and archived_ids(store) == {"w1", "w2"}
+
+
+def test_a_parent_running_again_after_the_candidates_were_picked_keeps_its_child(tmp_path: Path) -> None:
+    """Candidates come from one scan per round; each batch re-checks its workflows' parents and
+    children under the lock."""
+    db = tmp_path / "r.duckdb"
+    with DuckDBStore(db) as store:
+        rows = [_wf("p1", T0 + 10), _wf("w1", T0, parent="p1"), _wf("w2", T0 + 1)]
+        store.commit(Batch(workflows=rows, snapshots=[("s1", "{}")]))
+        assert store.archive_batch(T0 + DAY, 1) == 1  # w1; the round's list also holds w2 and p1
+        assert archived_ids(store) == {"w1"}
+        store.commit(Batch(workflows=[_wf("c1", 0, status="RUNNING", parent="w2")]))
+        with pytest.raises(BatchAbandoned, match="running parent or child"):
+            store.archive_batch(T0 + DAY, 1)  # w2 now has a running child
+        assert not [p for p in archive_dir(db).rglob("*.tmp")]
+        assert store.archive_batch(T0 + DAY, 10) == 1  # a new scan: p1 only
+        assert table_ids(store) == {"w2", "c1"} and archived_ids(store) == {"w1", "p1"}
+
+
+def test_a_committed_batch_still_staged_is_renamed_at_open(tmp_path: Path) -> None:
+    """A kill -9 between a batch's COMMIT and the rename of its files: open renames them."""
+    db = tmp_path / "s.duckdb"
+    with DuckDBStore(db) as store:
+        store.commit(Batch(workflows=[_wf("w1", T0), _wf("w2", T0 + DAY)], snapshots=[("s1", "{}")]))
+        assert store.archive_batch(T0 + 3 * DAY, 1) == 1
+        assert store.archive_batch(T0 + 3 * DAY, 1) == 1
+        second = [p for p in store.archive_files() if "b000002" in p.name]
+    assert len(second) == 4
+    for p in second:
+        p.rename(p.with_name(f".{p.name}.tmp"))
+    with DuckDBStore(db) as store:
+        assert all(p.is_file() for p in second) and not list(archive_dir(db).rglob("*.tmp"))
+        assert sql(store, "SELECT workflow_id FROM workflows ORDER BY 1") == [("w1",), ("w2",)]
+        got = store.get_workflow("w2")  # from the batch's id range, read at open
+        assert got is not None and orjson.loads(got.json)["workflowId"] == "w2"
+        assert store.get_workflow("w3") is None
+
+
 def test_policy_and_crash_point_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     p = ArchivePolicy.of_days(1.5)
     assert p.after_ms == 129_600_000 and p.days == 1.5

@@ -7,18 +7,24 @@ more than DAYS ago move, with their tasks, transitions and task logs, out of ``c
     <db>.archive/workflows/day=2026-11-30/b000042.parquet   (and tasks/, transitions/, task_logs/)
 
 one file per table per batch; a batch takes the oldest due workflows of ONE end day (at most
-``ARCHIVE_BATCH`` of them). The SQL surface (``duckdb_views``) and search read the tables UNION ALL
-the archive, ``get_workflow`` / ``get_tasks`` / ``get_task`` fall back to it. ``docs/storage.md``
+``ARCHIVE_BATCH`` of them; candidates come from one scan per ``CANDIDATE_BATCHES`` batches). The
+views read a glob per table (never re-created per batch); the SQL surface (``duckdb_views``) and
+search read the tables UNION ALL the archive, ``get_workflow`` / ``get_tasks`` / ``get_task`` fall
+back to it (the first two through ``lookup``: only the batches whose id range holds the id). ``docs/storage.md``
 ("Retention to Parquet") has the whole design; in short:
 
-* **Crash safety** (``ParquetArchive.run_batch``): under the store's fold lock (no fold changes the
-  tables meanwhile; commits go on, into the log) the batch's rows are copied into Parquet files
-  written under a temporary name, fsynced and renamed into place (directory fsynced); then ONE
-  DuckDB transaction deletes the rows, records the batch in ``cl_archive_batches`` (with its files)
-  and re-creates the archive views over the committed file list. A file whose batch is not in
-  ``cl_archive_batches`` is an orphan of a crash before that COMMIT (its rows are still in the
-  tables): ``ParquetArchive.open`` deletes it. So after a kill -9 anywhere, every workflow is either
-  in the tables or wholly in the archive, never both.
+* **Crash safety** (``ParquetArchive.run_batch``): without the fold lock, from one read snapshot,
+  the batch's rows are copied into Parquet files under a staged name (``.bN.parquet.tmp``, which
+  the views' glob ``*/*.parquet`` does not match), fsynced, and fingerprinted (count and hash sum
+  per table). Then, under the store's fold lock (no fold changes the tables meanwhile; commits go
+  on, into the log), ONE DuckDB transaction re-checks the batch (no running parent or child),
+  deletes the rows (their fingerprint must be the snapshot's: nothing changed them since the files
+  were written) and records the batch in ``cl_archive_batches`` (with its files); after the COMMIT
+  the files are renamed into place, still under the lock. At open, a committed batch's file still
+  staged is renamed; any other file not listed is an orphan of a crash before a COMMIT (its rows
+  are still in the tables) and is deleted. So after a kill -9 anywhere, every workflow is either in
+  the tables or wholly in the archive, never both. (A reader that folds first waits for the lock
+  and never sees the moment between the COMMIT and the rename.)
 * **Nothing writes an archived workflow back** (``ArchivePolicy``): a commit that touched an
   archived workflow would put it back into the tables (counted twice). Once archiving is on, a
   finished workflow that ended more than DAYS ago is read-only history: the workflow verbs refuse it
@@ -40,6 +46,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,12 +141,12 @@ ARCHIVED: tuple[Archived, ...] = (
     ),
 )
 
+#: each table's rows of the batch (as its file holds them, and as they are deleted)
+_DELETES_WHERE = {"workflows": _IN_BATCH, "tasks": _IN_BATCH, "transitions": _IN_BATCH, "task_logs": _TASK_IN_BATCH}
+
 #: the batch's rows leave the tables in this order (logs first: they are found through the tasks)
-_DELETES: tuple[tuple[str, str], ...] = (
-    ("task_logs", f"DELETE FROM cl_task_logs WHERE {_TASK_IN_BATCH}"),
-    ("tasks", f"DELETE FROM cl_tasks WHERE {_IN_BATCH}"),
-    ("transitions", f"DELETE FROM cl_transitions WHERE {_IN_BATCH}"),
-    ("workflows", f"DELETE FROM cl_workflows WHERE {_IN_BATCH}"),
+_DELETES: tuple[tuple[str, str], ...] = tuple(
+    (d, f"DELETE FROM cl_{d} WHERE {_DELETES_WHERE[d]}") for d in ("task_logs", "tasks", "transitions", "workflows")
 )
 
 #: ``cl_archive_batches``: one row per committed batch (``files``: JSON list of paths relative to
@@ -160,6 +167,18 @@ WHERE w.status IN ({_TERMINAL_SQL}) AND w.end_time > 0 AND w.end_time < ?
                   WHERE c.parent_workflow_id = w.workflow_id AND c.status NOT IN ({_TERMINAL_SQL}))
 ORDER BY w.end_time, w.workflow_id
 LIMIT ?
+"""
+
+
+#: under the lock: how many of the batch's workflows now have a running parent or child (the
+#: candidates were picked from an earlier snapshot); a scan of the status column, the rest small
+_RUNNING_RELATIVES_SQL = f"""
+SELECT count(*) FROM cl_workflows AS r
+WHERE r.status NOT IN ({_TERMINAL_SQL})
+  AND (r.parent_workflow_id IN (SELECT workflow_id FROM _arch)
+       OR r.workflow_id IN (SELECT w.parent_workflow_id FROM cl_workflows AS w
+                            WHERE w.workflow_id BETWEEN {{lo}} AND {{hi}} AND w.workflow_id IN (SELECT workflow_id FROM _arch)
+                              AND w.parent_workflow_id IS NOT NULL))
 """
 
 
@@ -211,6 +230,33 @@ class BatchAbandoned(RuntimeError):
     """A batch's workflows changed under it (see ``ParquetArchive.run_batch``): tried again later."""
 
 
+#: a batch's file while it is not committed: the views' glob (``*.parquet``) does not match it
+def staged_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+#: characters that make a directory unusable in a glob pattern: the views then list the files
+_GLOB_CHARS = frozenset("*?[]{}")
+
+#: candidates fetched per query, in batches' worth: one scan of ``cl_workflows`` serves this many
+#: batches of a round (each batch re-checks its workflows under the lock)
+CANDIDATE_BATCHES = 32
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch written from a read snapshot, not committed: what the locked part checks and commits."""
+
+    batch_id: int
+    day: str
+    ids: list[str]
+    bounds: dict[str, str]
+    #: per table directory: (rows written, sum of the rows' hashes) in the snapshot
+    prints: dict[str, tuple[int, int]]
+    #: (staged, final) file per table, in ``ARCHIVED`` order
+    files: list[tuple[Path, Path]]
+
+
 class ParquetArchive:
     """The archive of one ``DuckDBStore``: its directory, committed files and batches.
 
@@ -222,21 +268,44 @@ class ParquetArchive:
         self.store = store
         self.dir: Path | None = None if store.path in ("", ":memory:") else archive_dir(store.path)
         self._crash = crash
-        #: relative path -> absolute path of every committed file, per archived table directory
+        #: relative path of every committed file, per archived table directory
         self._files: dict[str, list[str]] = {a.directory: [] for a in ARCHIVED}
         self._batches = 0
         self._workflows = 0
         self._next_batch = 1
+        #: the views read ``<dir>/<table>/*/*.parquet`` (False: no file yet, or a directory a glob
+        #: cannot name: then they list the files and are re-created after each batch)
+        self._globbed = False
+        #: files of one table with different columns (a migration between batches): the views
+        #: then match columns by name across files (``union_by_name``, slower to bind)
+        self._mixed = False
+        self._lock = threading.Lock()  # one batch at a time
+        #: due workflows selected by one scan and not archived yet (``CANDIDATE_BATCHES``), oldest first
+        self._due: deque[tuple[str, int]] = deque()
+        self._due_cutoff: int | None = None
+        self._hash_sql: dict[str, str] = {}
+        #: (smallest, largest workflow id, workflows file) of each committed batch: a read of one
+        #: archived workflow opens only the files whose range holds its id (``lookup``)
+        self._ranges: list[tuple[str, str, str]] = []
+        #: seconds the fold lock was held, per batch since ``take_lock_times`` last ran
+        self._held: list[float] = []
 
     # ------------------------------------------------------------------ open
 
     def open(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read the committed batches, delete orphan files, point the archive views at the files."""
+        """Read the committed batches, finish or drop the files of a batch a crash interrupted,
+        point the archive views at the files.
+
+        A committed batch's file still under its staged name (a crash between the COMMIT and the
+        rename) is renamed into place; every other file not listed by a committed batch belongs to
+        a batch that never committed (its rows are still in the tables) and is deleted.
+        """
         rows = con.execute(
             "SELECT batch_id, workflows, files FROM cl_archive_batches ORDER BY batch_id"
         ).fetchall()
         committed: set[str] = set()
         missing: list[str] = []
+        renamed = 0
         for batch_id, workflows, files in rows:
             self._batches += 1
             self._workflows += int(workflows)
@@ -244,9 +313,18 @@ class ParquetArchive:
             for rel in json.loads(files):
                 committed.add(rel)
                 if self.dir is not None and not (self.dir / rel).is_file():
-                    missing.append(rel)
-                    continue
+                    staged = staged_name(self.dir / rel)
+                    if not staged.is_file():
+                        missing.append(rel)
+                        continue
+                    os.replace(staged, self.dir / rel)
+                    renamed += 1
                 self._files[rel.split("/", 1)[0]].append(rel)
+        if renamed and self.dir is not None and self.store.durable:
+            for d in {(self.dir / r).parent for r in committed}:
+                _fsync(d, directory=True)
+        if renamed:
+            log.info("%s: renamed %d staged Parquet files of a committed archive batch", self.store.path, renamed)
         if missing:
             log.warning(
                 "%s: %d archived Parquet files are missing (left out of the views): %s",
@@ -266,18 +344,84 @@ class ParquetArchive:
                 log.info("%s: deleted %d Parquet files of an unfinished archive batch", self.store.path, len(orphans))
         if rows:
             con.execute("SET GLOBAL parquet_metadata_cache = true")  # the files never change
-        for sql in self._view_sql(self._files):
+            self._mixed = self._mixed_columns(con)
+            self._ranges = self._read_ranges(con)
+        for sql in self._view_sql():
             con.execute(sql)
 
-    def _view_sql(self, files: dict[str, list[str]]) -> list[str]:
-        out = []
+    def _mixed_columns(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """True if some table's files do not all have the columns a batch writes today (one scan
+        of the footers at open; new files always have today's)."""
+        if self.dir is None:
+            return False
         for a in ARCHIVED:
-            rels = files[a.directory]
-            if rels and self.dir is not None:
-                paths = ", ".join(_quote(self.dir / r) for r in rels)
-                out.append(f"CREATE OR REPLACE VIEW {a.view} AS SELECT * FROM read_parquet([{paths}], union_by_name = true)")
-            else:
+            rels = self._files[a.directory]
+            if not rels:
+                continue
+            now = ",".join(sorted(d[0] for d in con.execute(f"SELECT * FROM ({a.empty}) LIMIT 0").description or ()))
+            paths = "[" + ", ".join(_quote(self.dir / r) for r in rels) + "]"
+            found = con.execute(
+                "SELECT DISTINCT string_agg(name, ',' ORDER BY name) FROM parquet_schema("
+                + paths
+                + ") WHERE num_children IS NULL OR num_children = 0 GROUP BY file_name"
+            ).fetchall()
+            if len(found) != 1 or found[0][0] != now:
+                log.info("%s: archived %s files have other columns: views match them by name", self.store.path, a.directory)
+                return True
+        return False
+
+    def _read_ranges(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+        """Each workflows file's id range, from the footers' statistics (once, at open)."""
+        rels = self._files["workflows"]
+        if self.dir is None or not rels:
+            return []
+        paths = {str(self.dir / r): r for r in rels}
+        rows = con.execute(
+            "SELECT file_name, min(stats_min_value), max(stats_max_value) FROM parquet_metadata(["
+            + ", ".join(_lit(p) for p in paths)
+            + "]) WHERE path_in_schema = 'workflow_id' GROUP BY file_name"
+        ).fetchall()
+        found = {str(f): (lo, hi) for f, lo, hi in rows}
+        out = []
+        for path, rel in paths.items():
+            lo, hi = found.get(path, (None, None))
+            out.append((lo or "", hi if hi is not None else "\U0010ffff", rel))  # no statistics: always read
+        return out
+
+    def lookup(self, table: str, columns: str, workflow_id: str, order: str = "") -> tuple[str, list[Any]] | None:
+        """A query for ``columns`` of ``table``'s archived rows of one workflow (``workflows`` or
+        ``tasks``) that reads only the batches whose id range holds it (a view would open the
+        footers of every file); None when no batch can hold it."""
+        if self.dir is None:
+            return None
+        rels = [rel for lo, hi, rel in self._ranges if lo <= workflow_id <= hi]
+        if not rels:
+            return None
+        paths = ", ".join(_quote(self.dir / (table + rel[len("workflows") :])) for rel in rels)
+        ubn = ", union_by_name = true" if self._mixed else ""
+        sql = f"SELECT {columns} FROM read_parquet([{paths}]{ubn}) WHERE workflow_id = ?"
+        return sql + (f" ORDER BY {order}" if order else ""), [workflow_id]
+
+    def _view_sql(self) -> list[str]:
+        """The four archive views: over a glob per table once a file exists (never re-created
+        after), an empty select over the table before."""
+        out = []
+        self._globbed = False
+        ubn = ", union_by_name = true" if self._mixed else ""
+        for a in ARCHIVED:
+            rels = self._files[a.directory]
+            if not rels or self.dir is None:
                 out.append(f"CREATE OR REPLACE VIEW {a.view} AS {a.empty}")
+            elif not _GLOB_CHARS & set(str(self.dir)):
+                pattern = _quote(self.dir / a.directory / "*" / "*.parquet")
+                out.append(
+                    f"CREATE OR REPLACE VIEW {a.view} AS SELECT * FROM "
+                    f"read_parquet({pattern}, hive_partitioning = false{ubn})"
+                )
+                self._globbed = True
+            else:
+                paths = ", ".join(_quote(self.dir / r) for r in rels)
+                out.append(f"CREATE OR REPLACE VIEW {a.view} AS SELECT * FROM read_parquet([{paths}]{ubn})")
         return out
 
     # ------------------------------------------------------------------ reading
@@ -285,6 +429,11 @@ class ParquetArchive:
     @property
     def has_files(self) -> bool:
         return self._batches > 0
+
+    def take_lock_times(self) -> list[float]:
+        """Seconds the fold lock was held by each batch since the last call (the round's log line)."""
+        out, self._held = self._held, []
+        return out
 
     def files(self) -> list[Path]:
         """Every committed Parquet file (absolute paths)."""
@@ -307,104 +456,187 @@ class ParquetArchive:
     def run_batch(self, cutoff_ms: int, limit: int = ARCHIVE_BATCH) -> int:
         """Archive the oldest due workflows of one end day (at most ``limit``); how many moved.
 
-        The caller folded the log just before. Under the fold lock: select, write the files (temp
-        name, fsync, rename, directory fsync), check that no unfolded commit names the batch's
-        workflows, then ONE transaction deletes their rows, records the batch and re-points the
-        views; files of a batch that did not commit are deleted again.
+        The caller folded the log just before. Without the fold lock, from one read snapshot:
+        pick the batch, write its files under a staged name (which the views' glob does not
+        match), fsync them and take a fingerprint of its rows (count and hash sum per table).
+        Then, under the fold lock: check that no unfolded commit names the batch's workflows and
+        that none has a running parent or child now; ONE transaction deletes their rows (each
+        table's deleted rows must have the snapshot's fingerprint: nothing changed them since the
+        files were written) and records the batch; COMMIT; rename the files into place. Files of
+        a batch that did not commit are deleted again.
         """
         if self.dir is None:
             raise ValueError("an in-memory store has no archive (archiving needs a DuckDB file)")
         store = self.store
-        written: list[Path] = []
-        with store._mlock:
-            locked = time.perf_counter()
-            store._check_open()
-            cur = store._con.cursor()
+        with self._lock:
+            with store._clock:  # no fold here: the caller folded (a test runs a batch without it)
+                store._check_open()
+                cur = store._con.cursor()
+            staged: list[Path] = []
             try:
-                rows = cur.execute(_CANDIDATES_SQL, [int(cutoff_ms), max(1, int(limit))]).fetchall()
-                if not rows:
+                began = time.perf_counter()
+                prepared = self._prepare(cur, int(cutoff_ms), max(1, int(limit)), staged)
+                if prepared is None:
                     return 0
-                day = _day(rows[0][1])
-                ids = [wid for wid, end in rows if _day(end) == day]
-                batch_id = self._next_batch
-                cur.execute("CREATE OR REPLACE TEMP TABLE _arch AS SELECT unnest(?::VARCHAR[]) AS workflow_id", [ids])
-                bounds = {"lo": _lit(min(ids)), "hi": _lit(max(ids))}
+                written = time.perf_counter()
+                with store._mlock:
+                    locked = time.perf_counter()
+                    store._check_open()
+                    self._publish(cur, prepared, staged)
+                    held = time.perf_counter() - locked
+                self._held.append(held)
+                del self._held[:-10_000]
+            except BaseException:
+                self._due.clear()  # selected again next time
+                for p in staged:  # not committed: the rows are still in the tables
+                    p.unlink(missing_ok=True)
+                raise
+            finally:
+                cur.close()
+        log.debug(
+            "archive batch %d: %d workflows that ended on %s; written in %.1f ms, fold lock held %.1f ms",
+            prepared.batch_id,
+            len(prepared.ids),
+            prepared.day,
+            (written - began) * 1000,
+            held * 1000,
+        )
+        return len(prepared.ids)
+
+    def _next_ids(self, cur: duckdb.DuckDBPyConnection, cutoff_ms: int, limit: int) -> tuple[str, list[str]]:
+        """The next batch's candidates (one end day, at most ``limit``) from the round's list,
+        refilled by one scan when empty; ("", []) when nothing is due."""
+        if self._due_cutoff != cutoff_ms:
+            self._due.clear()
+            self._due_cutoff = cutoff_ms
+        if not self._due:
+            rows = cur.execute(_CANDIDATES_SQL, [cutoff_ms, limit * CANDIDATE_BATCHES]).fetchall()
+            self._due.extend((str(w), int(e)) for w, e in rows)
+        if not self._due:
+            return "", []
+        day = _day(self._due[0][1])
+        ids: list[str] = []
+        while self._due and len(ids) < limit and _day(self._due[0][1]) == day:
+            ids.append(self._due.popleft()[0])
+        return day, ids
+
+    def _prepare(
+        self, cur: duckdb.DuckDBPyConnection, cutoff_ms: int, limit: int, staged: list[Path]
+    ) -> _Prepared | None:
+        """Pick a batch and write its files (staged, fsynced) from one read snapshot; None when
+        nothing is due. Appends each file to ``staged`` before writing it."""
+        assert self.dir is not None
+        while True:
+            day, ids = self._next_ids(cur, cutoff_ms, limit)
+            if not ids:
+                return None
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                lo, hi = _lit(min(ids)), _lit(max(ids))
+                # still due in this snapshot (the list may be older than it)
+                cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE _arch AS SELECT workflow_id FROM cl_workflows WHERE "
+                    f"workflow_id BETWEEN {lo} AND {hi} AND workflow_id IN (SELECT unnest(?::VARCHAR[])) "
+                    f"AND status IN ({_TERMINAL_SQL}) AND end_time > 0 AND end_time < ?",
+                    [ids, cutoff_ms],
+                )
+                ids = [r[0] for r in cur.execute("SELECT workflow_id FROM _arch ORDER BY workflow_id").fetchall()]
+                if not ids:
+                    cur.execute("COMMIT")
+                    continue
+                bounds = {"lo": _lit(ids[0]), "hi": _lit(ids[-1])}
                 cur.execute(
                     "CREATE OR REPLACE TEMP TABLE _arch_tasks AS SELECT task_id FROM cl_tasks WHERE "
                     + _IN_BATCH.format(**bounds)
                 )
                 row = cur.execute("SELECT min(task_id), max(task_id) FROM _arch_tasks").fetchone()
                 bounds["tlo"], bounds["thi"] = (_lit(row[0]), _lit(row[1])) if row and row[0] else ("''", "''")
-                counts: dict[str, int] = {}
-                rels: list[str] = []
+                batch_id = self._next_batch
+                files: list[tuple[Path, Path]] = []
+                prints: dict[str, tuple[int, int]] = {}
                 for a in ARCHIVED:
-                    rel = f"{a.directory}/day={day}/b{batch_id:06d}.parquet"
-                    path = self.dir / rel
+                    path = self.dir / a.directory / f"day={day}" / f"b{batch_id:06d}.parquet"
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.tmp")
-                    written.append(tmp)
-                    n = cur.execute(
-                        f"COPY ({a.select.format(**bounds)}) TO {_quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"
-                    ).fetchone()
-                    counts[a.directory] = int(n[0]) if n else 0
-                    if store.durable:
-                        _fsync(tmp)
-                    os.replace(tmp, path)
-                    written[-1] = path
-                    rels.append(rel)
-                if store.durable:
-                    for d in {p.parent for p in written} | {p.parent.parent for p in written} | {self.dir}:
-                        _fsync(d, directory=True)
-                if self._crash is not None:
-                    self._crash.hit("archive-after-write")
-                self._check_unfolded(set(ids))
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    for directory, sql in _DELETES:
-                        n = cur.execute(sql.format(**bounds)).fetchone()
-                        deleted = int(n[0]) if n else 0
-                        if deleted != counts[directory]:  # nothing else writes these tables: a bug if so
-                            raise BatchAbandoned(
-                                f"archive batch {batch_id}: {deleted} {directory} rows to delete, "
-                                f"{counts[directory]} written"
-                            )
+                    tmp = staged_name(path)
+                    staged.append(tmp)
                     cur.execute(
-                        "INSERT INTO cl_archive_batches VALUES (?, ?, ?, ?, ?)",
-                        [batch_id, day, len(ids), json.dumps(rels), int(time.time() * 1000)],
+                        f"COPY ({a.select.format(**bounds)}) TO {_quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"
                     )
-                    after = {k: list(v) for k, v in self._files.items()}
-                    for rel in rels:
-                        after[rel.split("/", 1)[0]].append(rel)
-                    for sql in self._view_sql(after):
-                        cur.execute(sql)
-                    if self._crash is not None:
-                        self._crash.hit("archive-before-commit")
-                    cur.execute("COMMIT")
-                except BaseException:
-                    _rollback(cur)
-                    raise
+                    files.append((tmp, path))
+                    where = _DELETES_WHERE[a.directory].format(**bounds)
+                    n, total = cur.execute(
+                        f"SELECT count(*), coalesce(sum({self._hash(cur, a.source)}), 0) FROM {a.source} WHERE {where}"
+                    ).fetchone() or (0, 0)
+                    prints[a.directory] = (int(n), int(total))
+                cur.execute("COMMIT")
             except BaseException:
-                for p in written:  # not committed: the rows are still in the tables
-                    p.unlink(missing_ok=True)
+                _rollback(cur)
                 raise
-            finally:
-                cur.close()
+            if self.store.durable:
+                for tmp, _ in files:
+                    _fsync(tmp)
+                for d in {t.parent for t, _ in files} | {t.parent.parent for t, _ in files} | {self.dir}:
+                    _fsync(d, directory=True)
             if self._crash is not None:
-                self._crash.hit("archive-after-commit")
-            if self._batches == 0:
-                store._con.execute("SET GLOBAL parquet_metadata_cache = true")
-            self._files = after
-            self._batches += 1
-            self._workflows += len(ids)
-            self._next_batch = batch_id + 1
-        log.debug(
-            "archive batch %d: %d workflows that ended on %s, fold lock held %.1f ms",
-            batch_id,
-            len(ids),
-            day,
-            (time.perf_counter() - locked) * 1000,
-        )
-        return len(ids)
+                self._crash.hit("archive-after-write")
+            return _Prepared(batch_id, day, ids, bounds, prints, files)
+
+    def _hash(self, cur: duckdb.DuckDBPyConnection, table: str) -> str:
+        """``hash(<every column of table>)``: a row's fingerprint (a batch checks its rows did not
+        change between the snapshot its files were written from and its delete)."""
+        if table not in self._hash_sql:
+            cols = [d[0] for d in cur.execute(f"SELECT * FROM {table} LIMIT 0").description or ()]
+            self._hash_sql[table] = "hash(" + ", ".join('"' + c.replace('"', '""') + '"' for c in cols) + ")"
+        return self._hash_sql[table]
+
+    def _publish(self, cur: duckdb.DuckDBPyConnection, b: _Prepared, staged: list[Path]) -> None:
+        """The locked part of a batch: checks, ONE transaction (deletes + batch row), COMMIT, then
+        the files renamed into place. After the COMMIT nothing deletes the staged files: a crash
+        or an error before the rename leaves them to ``open``, which renames them."""
+        assert self.dir is not None
+        self._check_unfolded(set(b.ids))
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            row = cur.execute(_RUNNING_RELATIVES_SQL.format(**b.bounds)).fetchone()
+            if row and row[0]:
+                raise BatchAbandoned(f"archive batch {b.batch_id}: {row[0]} workflows of it have a running parent or child")
+            for directory, sql in _DELETES:
+                source = next(a.source for a in ARCHIVED if a.directory == directory)
+                got = cur.execute(f"{sql.format(**b.bounds)} RETURNING {self._hash(cur, source)}").fetchall()
+                mark = (len(got), sum(int(r[0]) for r in got))
+                if mark != b.prints[directory]:  # nothing else writes these rows: a bug if so
+                    raise BatchAbandoned(
+                        f"archive batch {b.batch_id}: {mark[0]} {directory} rows to delete, "
+                        f"{b.prints[directory][0]} written (or their content changed since)"
+                    )
+            rels = [final.relative_to(self.dir).as_posix() for _, final in b.files]
+            cur.execute(
+                "INSERT INTO cl_archive_batches VALUES (?, ?, ?, ?, ?)",
+                [b.batch_id, b.day, len(b.ids), json.dumps(rels), int(time.time() * 1000)],
+            )
+            if self._crash is not None:
+                self._crash.hit("archive-before-commit")
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
+        staged.clear()  # committed: the files are the archive's now, staged or not
+        first = self._batches == 0
+        for rel in rels:
+            self._files[rel.split("/", 1)[0]].append(rel)
+        self._ranges.append((b.ids[0], b.ids[-1], rels[0]))  # (rels[0]: the workflows file)
+        self._batches += 1
+        self._workflows += len(b.ids)
+        self._next_batch = b.batch_id + 1
+        if self._crash is not None:
+            self._crash.hit("archive-after-commit")
+        for tmp, final in b.files:
+            os.replace(tmp, final)  # a crash before this: open renames them (so no fsync needed)
+        if first:
+            cur.execute("SET GLOBAL parquet_metadata_cache = true")
+        if first or not self._globbed:  # a glob needs no re-creating; a file list does
+            for sql in self._view_sql():
+                cur.execute(sql)
 
     def _check_unfolded(self, ids: set[str]) -> None:
         """Refuse the batch if a commit not folded yet writes one of its workflows (it would come
@@ -513,8 +745,8 @@ class Archiver:
         with self._round:
             now: int = asyncio.run_coroutine_threadsafe(self.prepare(), self.loop).result()
             cutoff = now - self.policy.after_ms
-            total = batches = 0
-            longest = 0.0
+            total = 0
+            times: list[float] = []  # seconds per batch
             began = time.perf_counter()
             while not self._stop.is_set():
                 t0 = time.perf_counter()
@@ -525,22 +757,34 @@ class Archiver:
                     break
                 if n == 0:
                     break
-                longest = max(longest, time.perf_counter() - t0)
+                times.append(time.perf_counter() - t0)
                 total += n
-                batches += 1
                 time.sleep(0)  # let the fold and readers in between batches
             self.rounds += 1
             self.archived += total
+            held = self.store.archive_lock_times()
             if total:
                 log.info(
-                    "archived %d finished workflows (ended before %s) in %d batches, %.1f s (longest batch %.0f ms)",
+                    "archived %d finished workflows (ended before %s) in %d batches, %.1f s "
+                    "(batch p50 %s ms, p99 %s ms, longest batch %.0f ms; fold lock held p50 %s, p99 %s, max %s ms)",
                     total,
                     time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(cutoff / 1000)),
-                    batches,
+                    len(times),
                     time.perf_counter() - began,
-                    longest * 1000,
+                    *_quantiles(times)[:2],
+                    max(times) * 1000,
+                    *_quantiles(held),
                 )
             return total
+
+
+def _quantiles(seconds: list[float]) -> tuple[str, str, str]:
+    """p50, p99 and max of ``seconds`` in whole ms ("-" if empty), for a log line."""
+    if not seconds:
+        return "-", "-", "-"
+    xs = sorted(seconds)
+    p50, p99, top = (f"{xs[min(len(xs) - 1, int(len(xs) * q))] * 1000:.0f}" for q in (0.5, 0.99, 1.0))
+    return p50, p99, top
 
 
 def describe(stats: dict[str, Any]) -> str:

@@ -271,3 +271,7 @@ class ArchivingStore(Store, Protocol):
     def archive_files(self) -> list[Path]:
         """The archive's files (absolute paths)."""
         ...
+
+    def archive_lock_times(self) -> list[float]:
+        """Seconds each archive batch since the last call held the store's fold lock (for the log)."""
+        ...

@@ -805,9 +805,9 @@ class DuckDBStore:
         """The workflow from the tables, else from the archive (an archived run still answers)."""
         rows = self._query("SELECT json, snapshot_id FROM cl_workflows WHERE workflow_id = ?", [workflow_id])
         if not rows and self._archive.has_files:
-            rows = self._query(
-                "SELECT json, snapshot_id FROM cl_archive_workflows WHERE workflow_id = ?", [workflow_id]
-            )
+            # only the batches whose id range holds it (the view would open every file's footer)
+            q = self._archive.lookup("workflows", "json, snapshot_id", workflow_id)
+            rows = self._query(*q) if q else []
         return StoredWorkflow(*rows[0]) if rows else None
 
     def get_tasks(self, workflow_id: str) -> list[str]:
@@ -817,9 +817,8 @@ class DuckDBStore:
             "SELECT json FROM cl_tasks WHERE workflow_id = ? ORDER BY seq, task_id", [workflow_id]
         )
         if not rows and self._archive.has_files:
-            rows = self._query(
-                "SELECT json FROM cl_archive_tasks WHERE workflow_id = ? ORDER BY seq, task_id", [workflow_id]
-            )
+            q = self._archive.lookup("tasks", "json", workflow_id, order="seq, task_id")
+            rows = self._query(*q) if q else []
         return [r[0] for r in rows]
 
     def get_workflows_with_tasks(self, workflow_ids: list[str]) -> dict[str, tuple[StoredWorkflow, list[str]]]:
@@ -1027,6 +1026,10 @@ class DuckDBStore:
     def archive_files(self) -> list[Path]:
         """Every committed archive file (absolute paths; the backup copies them with the database)."""
         return self._archive.files()
+
+    def archive_lock_times(self) -> list[float]:
+        """Seconds each archive batch since the last call held the fold lock (the archiver's log)."""
+        return self._archive.take_lock_times()
 
     # ------------------------------------------------------------------ lifecycle
 
