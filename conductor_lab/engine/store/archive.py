@@ -17,14 +17,16 @@ back to it (the first two through ``lookup``: only the batches whose id range ho
   the batch's rows are copied into Parquet files under a staged name (``.bN.parquet.tmp``, which
   the views' glob ``*/*.parquet`` does not match), fsynced, and fingerprinted (count and hash sum
   per table). Then, under the store's fold lock (no fold changes the tables meanwhile; commits go
-  on, into the log), ONE DuckDB transaction re-checks the batch (no running parent or child),
-  deletes the rows (their fingerprint must be the snapshot's: nothing changed them since the files
-  were written) and records the batch in ``cl_archive_batches`` (with its files); after the COMMIT
-  the files are renamed into place, still under the lock. At open, a committed batch's file still
-  staged is renamed; any other file not listed is an orphan of a crash before a COMMIT (its rows
-  are still in the tables) and is deleted. So after a kill -9 anywhere, every workflow is either in
-  the tables or wholly in the archive, never both. (A reader that folds first waits for the lock
-  and never sees the moment between the COMMIT and the rename.)
+  on, into the log), the files are renamed into place and ONE DuckDB transaction re-checks the
+  batch (no running parent or child), deletes the rows (their fingerprint must be the snapshot's:
+  nothing changed them since the files were written) and records the batch in
+  ``cl_archive_batches`` (with its files). The views read only the files of batches listed in
+  ``cl_archive_batches`` as the reader's own snapshot sees it, so every reader sees a workflow
+  either in the tables or in the archive: the rows' deletion and the files' admission are one
+  COMMIT. At open, any file no committed batch lists is an orphan of a crash before a COMMIT (its
+  rows are still in the tables) and is deleted (a committed batch's file still under its staged
+  name, which a power cut after an older version's COMMIT could leave, is renamed). So after a
+  kill -9 anywhere, every workflow is either in the tables or wholly in the archive, never both.
 * **Nothing writes an archived workflow back** (``ArchivePolicy``): a commit that touched an
   archived workflow would put it back into the tables (counted twice). Once archiving is on, a
   finished workflow that ended more than DAYS ago is read-only history: the workflow verbs refuse it
@@ -237,6 +239,9 @@ def staged_name(path: Path) -> Path:
 
 #: characters that make a directory unusable in a glob pattern: the views then list the files
 _GLOB_CHARS = frozenset("*?[]{}")
+#: a file's batch (``.../day=2026-11-30/b000042.parquet``): the glob views read only the files of
+#: batches committed in the reader's snapshot
+_BATCH_OF_FILE = r"CAST(regexp_extract(filename, 'b(\d+)\.parquet$', 1) AS BIGINT)"
 
 #: candidates fetched per query, in batches' worth: one scan of ``cl_workflows`` serves this many
 #: batches of a round (each batch re-checks its workflows under the lock)
@@ -289,6 +294,8 @@ class ParquetArchive:
         self._ranges: list[tuple[str, str, str]] = []
         #: seconds the fold lock was held, per batch since ``take_lock_times`` last ran
         self._held: list[float] = []
+        #: a batch has run (or is running): reads look at the archive (``has_files``)
+        self._armed = False
 
     # ------------------------------------------------------------------ open
 
@@ -415,8 +422,9 @@ class ParquetArchive:
             elif not _GLOB_CHARS & set(str(self.dir)):
                 pattern = _quote(self.dir / a.directory / "*" / "*.parquet")
                 out.append(
-                    f"CREATE OR REPLACE VIEW {a.view} AS SELECT * FROM "
-                    f"read_parquet({pattern}, hive_partitioning = false{ubn})"
+                    f"CREATE OR REPLACE VIEW {a.view} AS SELECT * EXCLUDE (filename) FROM "
+                    f"read_parquet({pattern}, hive_partitioning = false, filename = true{ubn}) "
+                    f"WHERE {_BATCH_OF_FILE} IN (SELECT batch_id FROM cl_archive_batches)"
                 )
                 self._globbed = True
             else:
@@ -428,7 +436,10 @@ class ParquetArchive:
 
     @property
     def has_files(self) -> bool:
-        return self._batches > 0
+        """True once reads must look at the archive too: from the first batch's start (well
+        before its COMMIT), so a read that checks this and then queries never misses the rows a
+        batch committing meanwhile moved (before any file exists the views are empty selects)."""
+        return self._armed or self._batches > 0
 
     def take_lock_times(self) -> list[float]:
         """Seconds the fold lock was held by each batch since the last call (the round's log line)."""
@@ -462,9 +473,11 @@ class ParquetArchive:
         Then, under the fold lock: check that no unfolded commit names the batch's workflows and
         that none has a running parent or child now; ONE transaction deletes their rows (each
         table's deleted rows must have the snapshot's fingerprint: nothing changed them since the
-        files were written) and records the batch; COMMIT; rename the files into place. Files of
-        a batch that did not commit are deleted again.
+        files were written) and records the batch, and the files (renamed into place just
+        before) are admitted to the views by that COMMIT. Files of a batch that did not commit are
+        deleted again.
         """
+        self._armed = True
         if self.dir is None:
             raise ValueError("an in-memory store has no archive (archiving needs a DuckDB file)")
         store = self.store
@@ -595,6 +608,18 @@ class ParquetArchive:
         or an error before the rename leaves them to ``open``, which renames them."""
         assert self.dir is not None
         self._check_unfolded(set(b.ids))
+        rels = [final.relative_to(self.dir).as_posix() for _, final in b.files]
+        # In place before the COMMIT: the views read only files of batches in cl_archive_batches
+        # (in the reader's own snapshot), so a reader sees either these rows in the tables or this
+        # batch, never both and never neither. A crash from here to the COMMIT leaves files that no
+        # committed batch lists: ``open`` deletes them.
+        for tmp, final in b.files:
+            os.replace(tmp, final)
+        staged[:] = [final for _, final in b.files]  # the caller deletes these if this fails
+        first = self._batches == 0
+        for rel in rels:  # the view SQL below lists them (file-list views); undone on failure
+            self._files[rel.split("/", 1)[0]].append(rel)
+        self._ranges.append((b.ids[0], b.ids[-1], rels[0]))  # (rels[0]: the workflows file)
         cur.execute("BEGIN TRANSACTION")
         try:
             row = cur.execute(_RUNNING_RELATIVES_SQL.format(**b.bounds)).fetchone()
@@ -609,34 +634,32 @@ class ParquetArchive:
                         f"archive batch {b.batch_id}: {mark[0]} {directory} rows to delete, "
                         f"{b.prints[directory][0]} written (or their content changed since)"
                     )
-            rels = [final.relative_to(self.dir).as_posix() for _, final in b.files]
             cur.execute(
                 "INSERT INTO cl_archive_batches VALUES (?, ?, ?, ?, ?)",
                 [b.batch_id, b.day, len(b.ids), json.dumps(rels), int(time.time() * 1000)],
             )
+            if first or not self._globbed:  # DDL is transactional: the views change with the COMMIT
+                for sql in self._view_sql():
+                    cur.execute(sql)
             if self._crash is not None:
                 self._crash.hit("archive-before-commit")
             cur.execute("COMMIT")
         except BaseException:
             _rollback(cur)
+            for rel in rels:
+                self._files[rel.split("/", 1)[0]].remove(rel)
+            self._ranges.pop()
+            if first:
+                self._globbed = False
             raise
-        staged.clear()  # committed: the files are the archive's now, staged or not
-        first = self._batches == 0
-        for rel in rels:
-            self._files[rel.split("/", 1)[0]].append(rel)
-        self._ranges.append((b.ids[0], b.ids[-1], rels[0]))  # (rels[0]: the workflows file)
+        staged.clear()  # committed: the files are the archive's now
         self._batches += 1
         self._workflows += len(b.ids)
         self._next_batch = b.batch_id + 1
-        if self._crash is not None:
-            self._crash.hit("archive-after-commit")
-        for tmp, final in b.files:
-            os.replace(tmp, final)  # a crash before this: open renames them (so no fsync needed)
         if first:
             cur.execute("SET GLOBAL parquet_metadata_cache = true")
-        if first or not self._globbed:  # a glob needs no re-creating; a file list does
-            for sql in self._view_sql():
-                cur.execute(sql)
+        if self._crash is not None:
+            self._crash.hit("archive-after-commit")
 
     def _check_unfolded(self, ids: set[str]) -> None:
         """Refuse the batch if a commit not folded yet writes one of its workflows (it would come
