@@ -1,7 +1,7 @@
 """Workers over gRPC against workers over REST: same server, same run, same load.
 
-    python bench/grpc.py             # 3,000 tasks per transport, 2 rounds
-    python bench/grpc.py --quick     # smoke run: 400 tasks per transport, 1 round
+    python bench/grpc_vs_rest.py             # 3,000 tasks per transport, 2 rounds
+    python bench/grpc_vs_rest.py --quick     # smoke run: 400 tasks per transport, 1 round
 
 One ``conductor-lab serve --grpc-port P`` (durable) serves both transports. Three modes, each on
 its own one-SIMPLE-task workflow and task type:
@@ -403,7 +403,7 @@ def report(
     figures: list[ModeFigures], exit_code: int | None, loads: list[str], args: argparse.Namespace
 ) -> bool:
     print("\n" + "=" * 100)
-    print(f"bench/grpc.py: {args.tasks} one-task workflows per transport per round, {args.rounds} round(s); "
+    print(f"bench/grpc_vs_rest.py: {args.tasks} one-task workflows per transport per round, {args.rounds} round(s); "
           f"{args.workers} worker processes x {args.threads} threads, poll count {args.poll_count}; durable server")  # fmt: skip
     print(machine_line())
     print(code_line())

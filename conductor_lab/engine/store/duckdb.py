@@ -976,15 +976,7 @@ class DuckDBStore:
                 if t not in (META, JOURNAL, ARCHIVE_BATCHES)  # the archive's figures: "archive"
             )
         )
-        size = 0
-        if self.path != ":memory:":
-            paths = [Path(self.path), Path(self.path + ".wal")]
-            paths += self._log.segment_files() if self._log is not None else []
-            for p in paths:
-                try:
-                    size += p.stat().st_size
-                except FileNotFoundError:
-                    pass  # e.g. a segment a fold just deleted
+        size = self._size_on_disk()
         return {
             "path": self.path,
             "durable": self.durable,
@@ -1081,13 +1073,11 @@ class DuckDBStore:
 
         return backup_store(self, dest_dir)
 
-    def commit_log_state(self) -> dict[str, Any]:
-        """The commit log's figures for metrics and status, read without locks (a gauge's snapshot):
-        ``unfolded_records`` (logged, not yet folded), ``fold_lag_seconds`` (since the oldest of
-        them was logged; 0 when none), ``last_seq`` and ``size_bytes`` (file + WAL + segments)."""
-        pending = self._pending
-        in_memory = self.path == "" or self.path.startswith(":memory:")
-        paths = [] if in_memory else [Path(self.path), Path(self.path + ".wal")]
+    def _size_on_disk(self) -> int:
+        """Bytes of the DuckDB file, its WAL and the commit log's segments (0 in memory)."""
+        if self.path == "" or self.path.startswith(":memory:"):
+            return 0
+        paths = [Path(self.path), Path(self.path + ".wal")]
         if self._log is not None and not self._closed:
             try:
                 paths += self._log.segment_files()
@@ -1099,6 +1089,14 @@ class DuckDBStore:
                 size += p.stat().st_size
             except OSError:
                 pass  # e.g. a segment a fold just deleted
+        return size
+
+    def commit_log_state(self) -> dict[str, Any]:
+        """The commit log's figures for metrics and status, read without locks (a gauge's snapshot):
+        ``unfolded_records`` (logged, not yet folded), ``fold_lag_seconds`` (since the oldest of
+        them was logged; 0 when none), ``last_seq`` and ``size_bytes`` (file + WAL + segments)."""
+        pending = self._pending
+        size = self._size_on_disk()
         return {
             "unfolded_records": pending,
             "fold_lag_seconds": max(0.0, time.monotonic() - self._pending_since) if pending else 0.0,
