@@ -27,8 +27,6 @@ from conductor_lab.server.base import (
     ok_text,
 )
 
-MAX_POLL_TIMEOUT_MS = 5000
-
 _WORKER_ID = Param("workerid", doc="id of the polling worker")
 _DOMAIN = Param("domain", doc="task domain")
 
@@ -591,8 +589,6 @@ class BatchPollHandler(BaseHandler):
         returns=[ok_json("Task[]")],
     )
     async def get(self, tasktype: str) -> None:
-        if self.q["timeout"] > MAX_POLL_TIMEOUT_MS:
-            raise InvalidInput("Long Poll Timeout value cannot be more than 5 seconds")
         tasks = await self.executor.poll(
             tasktype,
             worker_id=self.q["workerid"],

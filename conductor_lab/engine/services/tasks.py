@@ -21,9 +21,13 @@ from conductor_lab.engine.store.base import LogRow, PollDataRow
 from conductor_lab.engine.tasks import type_of
 from conductor_lab.engine.tasks.base import MAX_REASON, base_ref
 from conductor_lab.engine.workflow_executor import WorkflowExecutor
-from conductor_lab.errors import ConductorLabError, MalformedBody, NotFound
+from conductor_lab.errors import ConductorLabError, InvalidInput, MalformedBody, NotFound
 
 MAX_LOGS_PER_RESULT = 10
+
+
+#: the longest a poll may wait for a task (conductor-oss's TaskResource / gRPC BatchPoll check)
+MAX_POLL_TIMEOUT_MS = 5000
 
 
 def status_mismatch(status: str) -> str:
@@ -64,6 +68,8 @@ class TaskService:
         at once with what it could deliver (possibly nothing), as conductor-oss does; the held
         tasks stay at the head of the queue, in order (see ``_take``).
         """
+        if timeout_ms > MAX_POLL_TIMEOUT_MS:  # conductor-oss's long-poll limit (REST and gRPC alike)
+            raise InvalidInput(f"Long Poll Timeout value cannot be more than {MAX_POLL_TIMEOUT_MS // 1000} seconds")
         qname = f"{domain}:{task_type}" if domain else task_type
         self.rt.record_poll(task_type, domain or "", worker_id)
         self.rt.metrics.task_polled(qname)

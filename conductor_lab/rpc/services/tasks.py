@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import grpc.aio
 
-from conductor_lab.errors import InvalidInput, NotFound
+from conductor_lab.errors import NotFound
 from conductor_lab.rpc.convert import from_proto, to_proto
 from conductor_lab.rpc.gen.model import tasks_pb2 as model
 from conductor_lab.rpc.gen.service import search_pb2
@@ -16,7 +16,6 @@ from conductor_lab.rpc.gen.service.tasks_pb2_grpc import TaskServiceServicer
 from conductor_lab.rpc.services.search import search_args
 from conductor_lab.rpc.status import Unimplemented, optional, streaming, unary
 from conductor_lab.server import shapes
-from conductor_lab.server.handlers import MAX_POLL_TIMEOUT_MS
 
 if TYPE_CHECKING:
     from conductor_lab.engine.executor import Executor
@@ -51,9 +50,7 @@ class TaskService(TaskServiceServicer):
     @streaming
     async def BatchPoll(self, request: api.BatchPollRequest, context: Ctx) -> AsyncIterator[model.Task]:
         """Up to ``count`` (0: 1) tasks within ``timeout`` ms (0: 100), one message each."""
-        timeout = request.timeout or POLL_TIMEOUT_MS
-        if timeout > MAX_POLL_TIMEOUT_MS:  # shared with REST: BatchPollHandler's check
-            raise InvalidInput(f"Long Poll Timeout value cannot be more than {MAX_POLL_TIMEOUT_MS // 1000} seconds")
+        timeout = request.timeout or POLL_TIMEOUT_MS  # the engine refuses more than REST allows
         found = await self.executor.poll(
             request.task_type,
             worker_id=optional(request.worker_id),
