@@ -28,11 +28,12 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 import tornado.httpserver
 import tornado.netutil
 
+from conductor_lab.engine.store.archive import ARCHIVE_BATCH, ARCHIVE_INTERVAL_SECONDS
 from conductor_lab.engine.store.backup import cancel_backup
 from conductor_lab.server.app import DEFAULT_MAX_BODY_BYTES, make_app
 from conductor_lab.server.startup import ListenError, StartupError, startup_error
@@ -46,6 +47,8 @@ log = logging.getLogger("conductor_lab.server")
 TOKEN_ENV = "CONDUCTOR_LAB_TOKEN"
 SHUTDOWN_GRACE_SECONDS = 5.0
 STARTUP_TIMEOUT_SECONDS = 120.0
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
 
 T = TypeVar("T")
 
@@ -92,8 +95,8 @@ class RunningServer:
 async def open_server(
     db_path: str | os.PathLike[str],
     *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     durable: bool = True,
     token: str | None = None,
     allow_remote: bool = False,
@@ -102,8 +105,8 @@ async def open_server(
     metrics: bool = True,
     grpc_port: int | None = None,
     archive_after_days: float | None = None,
-    archive_interval_s: float = 60.0,
-    archive_batch: int = 2000,
+    archive_interval_s: float = ARCHIVE_INTERVAL_SECONDS,
+    archive_batch: int = ARCHIVE_BATCH,
 ) -> AsyncIterator[RunningServer]:
     """Open the store, recover the engine, listen; on exit stop listening, close the connections
     (up to a grace period), then close the executor (its last group commit lands).
@@ -186,44 +189,34 @@ async def _start_grpc(executor: Executor, host: str, port: int, token: str | Non
         ) from e
 
 
-async def serve(
-    db_path: str,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    durable: bool = True,
-    token: str | None = None,
-    allow_remote: bool = False,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    metrics: bool = True,
-    grpc_port: int | None = None,
-    archive_after_days: float | None = None,
-    archive_interval_s: float = 60.0,
-    archive_batch: int = 2000,
-) -> None:
+class ServerOptions(TypedDict, total=False):
+    """The server's settings as ``serve``, ``start_server`` and ``main_serve`` take them and hand
+    them on to :func:`open_server` (its defaults apply to what is left out)."""
+
+    host: str
+    port: int
+    durable: bool
+    token: str | None
+    allow_remote: bool
+    max_body_bytes: int
+    metrics: bool
+    grpc_port: int | None
+    archive_after_days: float | None
+    archive_interval_s: float
+    archive_batch: int
+
+
+async def serve(db_path: str, **options: Unpack[ServerOptions]) -> None:
     """Serve until SIGTERM/SIGINT. ``token``: required bearer token for ``/api`` (None: open).
 
     A known problem before the server listens (port in use, store in use, ...) is raised as
     :class:`StartupError` (one line; the cause chained); anything later as itself.
     """
     async with contextlib.AsyncExitStack() as stack:
-        opening = open_server(
-            db_path,
-            host=host,
-            port=port,
-            durable=durable,
-            token=token,
-            allow_remote=allow_remote,
-            max_body_bytes=max_body_bytes,
-            metrics=metrics,
-            grpc_port=grpc_port,
-            archive_after_days=archive_after_days,
-            archive_interval_s=archive_interval_s,
-            archive_batch=archive_batch,
-        )
         try:
-            running = await stack.enter_async_context(opening)
+            running = await stack.enter_async_context(open_server(db_path, **options))
         except Exception as exc:
+            host, port = options.get("host", DEFAULT_HOST), options.get("port", DEFAULT_PORT)
             failure = startup_error(exc, db_path, host, port)
             if failure is None:
                 raise
@@ -277,43 +270,20 @@ class ServerHandle:
 def start_server(
     db_path: str | os.PathLike[str],
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    durable: bool = True,
-    token: str | None = None,
-    allow_remote: bool = False,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     thread_name: str = "conductor-lab-server",
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
-    metrics: bool = True,
-    grpc_port: int | None = None,
-    archive_after_days: float | None = None,
-    archive_interval_s: float = 60.0,
-    archive_batch: int = 2000,
+    **options: Unpack[ServerOptions],
 ) -> ServerHandle:
     """Run the server in a daemon thread with its own event loop; return once it listens.
 
     Whatever keeps it from starting (a bad binding, DuckDB's lock error, ...) is raised here, in
     the caller's thread. The store is not ``gc.freeze()``-d: the host process owns its collector.
+    ``options`` as :func:`open_server`'s, but the port defaults to 0 (any free port).
     """
     started: concurrent.futures.Future[ServerHandle] = concurrent.futures.Future()
 
     async def main() -> None:
-        async with open_server(
-            db_path,
-            host=host,
-            port=port,
-            durable=durable,
-            token=token,
-            allow_remote=allow_remote,
-            max_body_bytes=max_body_bytes,
-            freeze_gc=False,
-            metrics=metrics,
-            grpc_port=grpc_port,
-            archive_after_days=archive_after_days,
-            archive_interval_s=archive_interval_s,
-            archive_batch=archive_batch,
-        ) as running:
+        async with open_server(db_path, freeze_gc=False, **({"port": 0} | options)) as running:
             stop = asyncio.Event()
             handle = ServerHandle(
                 running.url,
@@ -349,39 +319,10 @@ def token_from_env(token: str | None) -> str | None:
     return token or os.environ.get(TOKEN_ENV) or None
 
 
-def main_serve(
-    db_path: str,
-    *,
-    host: str,
-    port: int,
-    durable: bool,
-    token: str | None,
-    allow_remote: bool,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    metrics: bool = True,
-    grpc_port: int | None = None,
-    archive_after_days: float | None = None,
-    archive_interval_s: float = 60.0,
-    archive_batch: int = 2000,
-) -> int:
+def main_serve(db_path: str, **options: Unpack[ServerOptions]) -> int:
     """Blocking entry point for the CLI; returns the process exit code."""
     try:
-        asyncio.run(
-            serve(
-                db_path,
-                host=host,
-                port=port,
-                durable=durable,
-                token=token_from_env(token),
-                allow_remote=allow_remote,
-                max_body_bytes=max_body_bytes,
-                metrics=metrics,
-                grpc_port=grpc_port,
-                archive_after_days=archive_after_days,
-                archive_interval_s=archive_interval_s,
-                archive_batch=archive_batch,
-            )
-        )
+        asyncio.run(serve(db_path, **(options | {"token": token_from_env(options.get("token"))})))
     except StartupError as e:
         # the traceback only on request; the line last, where the eye lands
         log.debug("conductor-lab could not start", exc_info=e.__cause__)

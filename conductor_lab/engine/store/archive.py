@@ -303,8 +303,8 @@ class ParquetArchive:
         """Read the committed batches, finish or drop the files of a batch a crash interrupted,
         point the archive views at the files.
 
-        A committed batch's file still under its staged name (a crash between the COMMIT and the
-        rename) is renamed into place; every other file not listed by a committed batch belongs to
+        A committed batch's file still under its staged name (a power cut after the COMMIT before
+        the directory held the rename) is renamed into place; every other file not listed by a committed batch belongs to
         a batch that never committed (its rows are still in the tables) and is deleted.
         """
         rows = con.execute(
@@ -603,9 +603,9 @@ class ParquetArchive:
         return self._hash_sql[table]
 
     def _publish(self, cur: duckdb.DuckDBPyConnection, b: _Prepared, staged: list[Path]) -> None:
-        """The locked part of a batch: checks, ONE transaction (deletes + batch row), COMMIT, then
-        the files renamed into place. After the COMMIT nothing deletes the staged files: a crash
-        or an error before the rename leaves them to ``open``, which renames them."""
+        """The locked part of a batch: checks, the files renamed into place, ONE transaction
+        (deletes + batch row), COMMIT. A failure before the COMMIT leaves the files to the caller,
+        which deletes them (``staged`` names them); a crash, to ``open``, which does."""
         assert self.dir is not None
         self._check_unfolded(set(b.ids))
         rels = [final.relative_to(self.dir).as_posix() for _, final in b.files]

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from conductor_lab.engine.store.archive import archive_dir, staged_name
+from conductor_lab.engine.store.archive import archive_dir
 from conductor_lab.errors import InvalidInput
 
 __all__ = ["BackupStore", "backup_name", "backup_store", "cancel_backup"]
@@ -171,13 +171,7 @@ def _copy_archive(source: Path, dest: Path, files: list[str]) -> int:
     for rel in files:
         src, dst = source / rel, dest / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.copyfile(src, dst)
-        except FileNotFoundError:  # committed in the copy's snapshot, not renamed into place yet
-            try:
-                shutil.copyfile(staged_name(src), dst)
-            except FileNotFoundError:  # renamed in between
-                shutil.copyfile(src, dst)
+        shutil.copyfile(src, dst)  # in place: a batch's files are renamed before its COMMIT
         _fsync(dst)
         size += dst.stat().st_size
         dirs.update(p for p in dst.parents if p == dest or dest in p.parents)
