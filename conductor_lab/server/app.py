@@ -9,7 +9,6 @@ would choose. ``tests/server/test_routes.py`` checks that no route is shadowed b
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Any
 
@@ -19,6 +18,7 @@ from conductor_lab.server import admin
 from conductor_lab.server import handlers as h
 from conductor_lab.server.backup_handler import BackupHandler
 from conductor_lab.server.base import NotFoundHandler, Route, ServerContext
+from conductor_lab.server.http1 import log_access
 from conductor_lab.server.openapi import build_openapi
 
 ROUTES: tuple[Route, ...] = (
@@ -107,16 +107,11 @@ ROUTES: tuple[Route, ...] = (
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
-access_log = logging.getLogger("tornado.access")
-
-
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Access log: successes at DEBUG (the hot path stays quiet), 4xx at INFO, 5xx at WARNING."""
-    status = handler.get_status()
-    level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
-    if access_log.isEnabledFor(level):
-        ms = 1000.0 * handler.request.request_time()
-        access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), ms)
+    """Tornado's access log hook, in the lean layer's format (``http1.log_access``)."""
+    request = handler.request
+    log_access(handler.get_status(), request.method or "", request.uri or "", request.remote_ip,
+               request.request_time())  # fmt: skip
 
 
 def server_version() -> str:
@@ -154,4 +149,5 @@ def make_app(
         default_handler_args={"ctx": ctx},
         log_function=log_request,
         conductor_ctx=ctx,
+        conductor_routes=routes,
     )

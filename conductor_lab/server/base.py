@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 import tornado.web
+from tornado import httputil
 
 from conductor_lab.errors import ConductorLabError, MalformedBody, NotFound, PayloadTooLarge
 
@@ -294,6 +295,9 @@ class BaseHandler(tornado.web.RequestHandler):
     """
 
     tag = "misc"  # OpenAPI tag
+    # Methods the lean HTTP layer (server/http1.py) may call with a LeanRequest instead of a
+    # handler: they use only ``executor``, ``q``, ``body()`` and the ``reply_*`` methods.
+    lean: frozenset[str] = frozenset()
 
     ctx: ServerContext
     op: Op | None
@@ -363,18 +367,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def check_token(self) -> None:
         """With a token configured, ``/api`` and ``/metrics`` requests must carry it (design: Security)."""
-        token = self.ctx.token
-        path = self.request.path
-        if token is None or path in self.ctx.open_paths:
-            return
-        if not path.startswith("/api") and path != "/metrics":
-            return
-        auth = self.request.headers.get("Authorization", "")
-        given = (
-            auth[7:].strip() if auth[:7].lower() == "bearer " else self.request.headers.get("X-Authorization")
-        )
-        if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-            raise Unauthorized("Missing or invalid token: send 'Authorization: Bearer <token>'")
+        check_token(self.ctx, self.request.path, self.request.headers.get)
 
     def data_received(self, chunk: bytes) -> None:
         if self._too_large or self._discard:
@@ -394,7 +387,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return parse_body(self.op.body, b"".join(self._chunks))
 
     def _payload_too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"Request body is larger than the limit of {self.ctx.max_body_bytes} bytes")
+        return payload_too_large(self.ctx)
 
     # -- replies ---------------------------------------------------------------------------------
 
@@ -420,34 +413,66 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ConductorLabError):
-            status, body = exc.status, exc.to_json(self.ctx.instance)
+        if exc is None:
+            status, body = status_code, error_json(self.ctx, status_code, self._reason)
         else:
-            if isinstance(exc, tornado.web.HTTPError):
-                status, message = exc.status_code, self._http_error_message(exc)
-            elif exc is not None:  # a bug: answer 500, keep serving (log_exception has the traceback)
-                status, message = 500, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            else:
-                status, message = status_code, self._reason
-            body = {"status": status, "message": message, "instance": self.ctx.instance, "retryable": False}
+            status, body = error_reply(self.ctx, exc, self.request.method or "", self.request.path)
         self.set_status(status)
         self.set_header("Content-Type", JSON_TYPE)
         self.finish(dumps(body))
 
-    def _http_error_message(self, exc: tornado.web.HTTPError) -> str:
-        if exc.status_code == 405:
-            return f"Request method '{self.request.method}' is not supported"
-        if exc.status_code == 404:
-            return f"No static resource {self.request.path.lstrip('/')}."
-        return exc.log_message or exc.reason or self._reason
-
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, ConductorLabError | tornado.web.HTTPError):
-            status = value.status if isinstance(value, ConductorLabError) else value.status_code
-            if status >= 500:  # conductor-oss answers many client mistakes with 500: say why
-                log.info("%s %s -> %d: %s", self.request.method, self.request.uri, status, value)
-            return
-        log.error("%s %s failed", self.request.method, self.request.uri, exc_info=(typ, value, tb))
+        log_failure(self.request.method or "", self.request.uri or "", value, tb)
+
+
+def payload_too_large(ctx: ServerContext) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body is larger than the limit of {ctx.max_body_bytes} bytes")
+
+
+def error_json(ctx: ServerContext, status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message, "instance": ctx.instance, "retryable": False}
+
+
+def error_reply(ctx: ServerContext, exc: BaseException, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    """The one mapping from an error to a status and conductor-oss's error JSON (every transport
+    of the REST API answers through it: Tornado's handlers and the lean HTTP layer)."""
+    if isinstance(exc, ConductorLabError):
+        return exc.status, exc.to_json(ctx.instance)
+    if isinstance(exc, tornado.web.HTTPError):
+        status = exc.status_code
+        if status == 405:
+            message = f"Request method '{method}' is not supported"
+        elif status == 404:
+            message = f"No static resource {path.lstrip('/')}."
+        else:
+            message = exc.log_message or exc.reason or httputil.responses.get(status, "Unknown")
+    else:  # a bug: answer 500, keep serving (log_failure has the traceback)
+        status, message = 500, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return status, error_json(ctx, status, message)
+
+
+def log_failure(method: str, uri: str, exc: BaseException, tb: Any = None) -> None:
+    """Client mistakes answered with a 5xx at INFO (saying why), bugs at ERROR with the traceback."""
+    if isinstance(exc, ConductorLabError | tornado.web.HTTPError):
+        status = exc.status if isinstance(exc, ConductorLabError) else exc.status_code
+        if status >= 500:  # conductor-oss answers many client mistakes with 500: say why
+            log.info("%s %s -> %d: %s", method, uri, status, exc)
+        return
+    log.error("%s %s failed", method, uri, exc_info=(type(exc), exc, tb or exc.__traceback__))
+
+
+def check_token(ctx: ServerContext, path: str, header: Callable[[str], str | None]) -> None:
+    """With a token configured, ``/api`` and ``/metrics`` requests must carry it (design: Security):
+    ``Authorization: Bearer <token>`` or ``X-Authorization: <token>``, compared in constant time."""
+    token = ctx.token
+    if token is None or path in ctx.open_paths:
+        return
+    if not path.startswith("/api") and path != "/metrics":
+        return
+    auth = header("Authorization") or ""
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else header("X-Authorization")
+    if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("Missing or invalid token: send 'Authorization: Bearer <token>'")
 
 
 class Unauthorized(ConductorLabError):

@@ -169,6 +169,7 @@ def _priority(value: int) -> int:
 
 class StartWorkflowHandler(BaseHandler):
     tag = "workflow"
+    lean = frozenset({"post"})
 
     @api(
         "Start a workflow from a StartWorkflowRequest (inline workflowDef allowed)",
@@ -183,6 +184,7 @@ class WorkflowHandler(BaseHandler):
     """``/api/workflow/{workflowId}``; for POST the segment is a workflow *name* (start by name)."""
 
     tag = "workflow"
+    lean = frozenset({"get", "post"})
 
     @api(
         "Start a workflow by name; the path segment is the workflow name, the body its input",
@@ -577,6 +579,7 @@ class RunningWorkflowsHandler(BaseHandler):
 
 class BatchPollHandler(BaseHandler):
     tag = "tasks"
+    lean = frozenset({"get"})
 
     @api(
         "Long-poll up to `count` tasks for up to `timeout` ms (200 [] when none)",
@@ -601,6 +604,7 @@ class BatchPollHandler(BaseHandler):
 
 class PollHandler(BaseHandler):
     tag = "tasks"
+    lean = frozenset({"get"})
 
     @api(
         "Poll one task (waits up to 100 ms; 204 when none)",
@@ -619,6 +623,7 @@ class PollHandler(BaseHandler):
 
 class TasksHandler(BaseHandler):
     tag = "tasks"
+    lean = frozenset({"post"})
 
     @api(
         "Update a task with a TaskResult", body=Body("object", "TaskResult"), returns=[ok_text("the task id")]
@@ -629,6 +634,7 @@ class TasksHandler(BaseHandler):
 
 class UpdateTaskV2Handler(BaseHandler):
     tag = "tasks"
+    lean = frozenset({"post"})
 
     @api(
         "Update a task; returns the next task of the same type for the worker, or 204",

@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
-import tornado.httpserver
 import tornado.netutil
 
 from conductor_lab.engine.store.archive import ARCHIVE_BATCH, ARCHIVE_INTERVAL_SECONDS
 from conductor_lab.engine.store.backup import cancel_backup
 from conductor_lab.server.app import DEFAULT_MAX_BODY_BYTES, make_app
+from conductor_lab.server.http1 import HttpServer
 from conductor_lab.server.startup import ListenError, StartupError, startup_error
 
 if TYPE_CHECKING:
@@ -144,20 +144,18 @@ async def open_server(
         # collector's sight, so its full collections do not walk those records again and again.
         gc.collect()
         gc.freeze()
-    server: tornado.httpserver.HTTPServer | None = None
+    server: HttpServer | None = None
     rpc: GrpcServer | None = None
     try:
         app = make_app(executor, max_body_bytes=max_body_bytes, token=token)
         # Last-resort cap: handlers answer 413 above max_body_bytes (they drop data past it);
-        # only a chunked upload beyond twice the limit hits Tornado's own 400 + close.
-        server = tornado.httpserver.HTTPServer(
-            app, max_body_size=2 * max_body_bytes + 1024 * 1024, xheaders=False
-        )
+        # only a chunked upload beyond twice the limit is refused with a 400 and a close.
+        server = HttpServer(app, max_body_size=2 * max_body_bytes + 1024 * 1024)
         try:
             sockets = tornado.netutil.bind_sockets(port, address=host)
         except OSError as e:
             raise ListenError(host, port, e) from e
-        server.add_sockets(sockets)
+        await server.add_sockets(sockets)
         bound = sockets[0].getsockname()[1]
         if grpc_port is not None:
             rpc = await _start_grpc(executor, host, grpc_port, token, max_body_bytes)
@@ -173,6 +171,7 @@ async def open_server(
                 await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("connections still open after %.0fs; closing anyway", SHUTDOWN_GRACE_SECONDS)
+                server.abort_all()
         if await asyncio.to_thread(cancel_backup, executor.store):  # it would keep the store from closing
             log.warning("a backup in progress was interrupted by the shutdown (its partial copy removed)")
         await executor.close()
