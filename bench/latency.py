@@ -13,7 +13,10 @@ committed with fsync before its answer). Sections, all against that one server:
    (complete a task polled just before, the poll not timed). The three kinds run interleaved in
    rounds of ``--round`` (100) requests each, so that drift of the shared machine hits all of them
    alike; every workflow started in a round is completed in that round. -> p50/p90/p99/max, and
-   start p50 / health p50 and update p50 / health p50 against the issue's <= 3x.
+   start p50 / health p50 and update p50 / health p50 against the issue's <= 3x. Beside
+   ``/health`` (answered by the Tornado application), an empty batch poll (``count`` 0, answered
+   at once by the lean HTTP layer that serves the worker routes) gives that layer's floor, and
+   every ratio is printed against it too.
 2. idle 3-task workflow start -> COMPLETED: a 3-SIMPLE-task workflow (one task type, refs s1 s2
    s3); ONE worker thread on its own keep-alive connection long-polls (count 1, 1 s) and completes
    each task at once with ``POST /api/tasks``. The time is from sending the start to the worker
@@ -146,6 +149,7 @@ def workflow_status(c: RawClient, workflow_id: str) -> str:
 @dataclass
 class SequentialFigures:
     health: list[float] = field(default_factory=list)
+    empty_poll: list[float] = field(default_factory=list)  # the lean layer's no-work round trip
     start: list[float] = field(default_factory=list)
     update: list[float] = field(default_factory=list)
     errors: int = 0
@@ -164,10 +168,14 @@ def section_sequential(api: str, n: int, warmup: int, round_size: int) -> Sequen
             r = min(round_size, warmup + n - done)
             keep = max(0, done + r - warmup) - max(0, done - warmup)  # samples of this round counted
             health: list[float] = []
+            empty: list[float] = []
             for _ in range(r):
                 t0 = mono()
                 c.call("GET", "/health")
                 health.append(mono() - t0)
+                t0 = mono()
+                c.batch_poll(ONE_TYPE, 0, 0, wid)  # count 0: answered at once, no engine work
+                empty.append(mono() - t0)
             starts: list[float] = []
             ids: list[str] = []
             for i in range(r):
@@ -185,6 +193,7 @@ def section_sequential(api: str, n: int, warmup: int, round_size: int) -> Sequen
                 c.update(body)
                 updates.append(mono() - t0)
             figs.health += health[r - keep :]
+            figs.empty_poll += empty[r - keep :]
             figs.start += starts[r - keep :]
             figs.update += updates[max(0, len(updates) - keep) :] if keep else []
             done += r
@@ -594,6 +603,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         ["request", "n", "p50", "p90", "p99", "max"],
         [
             pct_row("GET /health", seq.health),
+            pct_row("GET /api/tasks/poll/batch (count 0)", seq.empty_poll),
             pct_row("POST /api/workflow/{name} (1-task)", seq.start),
             pct_row("POST /api/tasks (complete)", seq.update),
         ],
@@ -630,6 +640,16 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         rows.append([name, ms(v), ms(h50), f"{r:.2f}x", f"<= {goal:g}x", verdict(r <= goal)])
     print("\ntargets (issue 8; both sides measured in this run):")
     print_table(["ratio", "measured", "health p50", "ratio", "target", "verdict"], rows)
+    # GET /health is answered by the Tornado application; the worker routes by the lean layer
+    # (server/http1.py), whose own no-work round trip is an empty poll (count 0)
+    e50 = percentile(seq.empty_poll, 50)
+    lean_rows: list[list[object]] = []
+    for name, xs in (("POST /api/workflow p50", seq.start), ("POST /api/tasks p50", seq.update),
+                     ("idle 3-task start->COMPLETED p50", idle.e2e)):  # fmt: skip
+        v = percentile(xs, 50)
+        lean_rows.append([name, ms(v), ms(e50), f"{ratio_x(v, e50):.2f}x"])
+    print("\nthe same against the lean layer's floor (an empty batch poll, count 0, same run):")
+    print_table(["figure", "measured", "empty poll p50", "ratio"], lean_rows)
 
     failed = bool(seq.errors or seq.not_completed or idle.failures or cpu.errors or not cpu.drained)
     if sus is not None:
