@@ -5,6 +5,10 @@ dirty records are serialised (on the loop thread, so the snapshot is consistent)
 ``Batch`` and written by a single writer thread. While that commit runs, new changes collect in
 the next batch, so under load batches grow instead of queueing (pipelined group commit).
 
+The writer is a dedicated thread fed by a queue, and hands each outcome back with one
+``loop.call_soon_threadsafe``: ``run_in_executor`` would make a ``concurrent.futures.Future``,
+chain an asyncio future to it and take two loop turns to run the callback, on every commit.
+
 A request that changed state awaits ``barrier()`` before answering: the future resolves when
 everything marked so far is durable.
 """
@@ -13,8 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
+import weakref
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
@@ -40,6 +49,10 @@ log = logging.getLogger(__name__)
 
 #: group commit latencies kept for ``conductor-lab status`` (its p50/p99)
 LATENCY_RING = 1024
+#: how long changes nobody waits for (a poll's IN_PROGRESS marks) may wait for a commit to join
+LAZY_COMMIT_SECONDS = 0.05
+#: how often an idle writer thread checks that the interpreter is not exiting (seconds)
+WRITER_IDLE_CHECK_SECONDS = 1.0
 
 
 def dumps(value: Any) -> str:
@@ -53,11 +66,12 @@ def _default(value: Any) -> Any:
 
 
 def workflow_row(wf: Workflow) -> WorkflowRow:
-    return WorkflowRow(
+    # tuple.__new__ builds the NamedTuple without its generated __new__'s Python frame
+    values = (
         wf.workflowId,
         wf.definition.name,
         wf.definition.version,
-        wf.status.value,
+        wf.status._value_,  # the plain str (``.value`` is a slow Enum property)
         wf.correlationId,
         wf.parentWorkflowId,
         wf.priority,
@@ -67,16 +81,17 @@ def workflow_row(wf: Workflow) -> WorkflowRow:
         wf.snapshotId,
         dumps(wf.state_json()),
     )
+    return tuple.__new__(WorkflowRow, values)
 
 
 def task_row(t: Task) -> TaskRow:
-    return TaskRow(
+    values = (
         t.taskId,
         t.workflowInstanceId,
         t.seq,
         t.taskType,
         t.referenceTaskName,
-        t.status.value,
+        t.status._value_,
         t.retryCount,
         t.domain,
         t.scheduledTime,
@@ -85,6 +100,7 @@ def task_row(t: Task) -> TaskRow:
         t.updateTime,
         dumps(t.state_json()),
     )
+    return tuple.__new__(TaskRow, values)  # as workflow_row
 
 
 class _Pending:
@@ -106,8 +122,11 @@ class _Pending:
         "event_handlers",
         "event_handler_deletes",
         "event_executions",
-        "future",
+        "loop",
+        "waiters",
+        "resolved",
         "first",
+        "urgent",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -126,8 +145,17 @@ class _Pending:
         self.event_handlers: dict[str, EventHandlerRow] = {}
         self.event_handler_deletes: dict[str, None] = {}
         self.event_executions: list[EventExecutionRow] = []
-        self.future: asyncio.Future[None] = loop.create_future()
-        self.first = 0.0  # perf_counter() when the first change was queued (commit latency)
+        self.loop = loop
+        self.waiters: list[asyncio.Future[None]] = []  # one per barrier() call, resolved together
+        self.resolved = False
+        self.first = 0.0  # perf_counter() when the batch became due (commit latency)
+        self.urgent = False  # it holds a change to commit now, not only deferred marks
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A new future resolved with this batch's outcome."""
+        f: asyncio.Future[None] = self.loop.create_future()
+        self.waiters.append(f)
+        return f
 
     def empty(self) -> bool:
         return not (
@@ -169,19 +197,105 @@ class _Pending:
         )
 
 
+class CommitterClosed(RuntimeError):
+    """A commit was asked for after ``GroupCommitter.close()`` (or while the interpreter exits)."""
+
+
+_Done = Callable[[BaseException | None], None]
+
+
+class _Writer:
+    """The commit thread: ``store.commit`` of each submitted batch, in order, one at a time.
+
+    Each outcome goes back to the loop with one ``call_soon_threadsafe(done, exc)`` (``exc`` None
+    on success), after the store's commit returned (durable). The thread starts at the first
+    submit and ends after ``close()`` (which waits for the commit in hand), when its committer is
+    garbage-collected unclosed, or, idle, once the main thread has ended (the interpreter exits:
+    as ``ThreadPoolExecutor``'s threads, it never holds the exit up beyond the commit in hand).
+    It holds no reference to the committer, only to the store, the loop and the queued jobs.
+    """
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self._store = store
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[tuple[Batch, _Done] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, batch: Batch, done: _Done) -> None:
+        """Queue one commit; raises ``CommitterClosed`` once the writer is closed or gone."""
+        thread = self._thread
+        if thread is None:
+            with self._lock:
+                if self._closed:
+                    raise CommitterClosed("the group committer is closed")
+                if self._thread is None:
+                    thread = threading.Thread(target=self._run, name="conductor-lab-commit", daemon=False)
+                    thread.start()
+                    self._thread = thread
+                thread = self._thread
+        if self._closed or not thread.is_alive():
+            raise CommitterClosed("the group committer is closed")
+        self._jobs.put((batch, done))
+
+    def _run(self) -> None:
+        jobs, store, loop = self._jobs, self._store, self._loop
+        while True:
+            try:
+                job = jobs.get(timeout=WRITER_IDLE_CHECK_SECONDS)
+            except queue.Empty:
+                if not threading.main_thread().is_alive():
+                    return  # the interpreter is exiting and nothing is in hand
+                continue
+            if job is None:
+                return
+            batch, done = job
+            del job
+            exc: BaseException | None = None
+            try:
+                store.commit(batch)
+            except BaseException as e:  # handed to the waiters, as a future would
+                exc = e
+            del batch
+            try:
+                loop.call_soon_threadsafe(done, exc)
+            except RuntimeError:  # the loop is closed: nobody waits for the outcome any more
+                pass
+            del done, exc
+
+    def close(self) -> None:
+        """No more commits; wait for the one in hand (idempotent)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._jobs.put(None)
+            if thread is not threading.current_thread():
+                thread.join()
+
+    def stop(self) -> None:
+        """Let the thread end without waiting (its committer was garbage-collected unclosed)."""
+        self._closed = True
+        self._jobs.put(None)
+
+
 class GroupCommitter:
     """Collects changes on the loop thread; writes them in batches from one writer thread."""
 
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
         self.store = store
         self.loop = loop
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conductor-lab-commit")
+        self._writer = _Writer(store, loop)
+        weakref.finalize(self, self._writer.stop)  # an unclosed committer does not leak its thread
         # store maintenance (DuckDB: folding the journal into the tables) runs beside the commits
         self._maintainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conductor-lab-maintain")
         self._maintaining = False
         self._open = _Pending(loop)
         self._inflight: _Pending | None = None
         self._kick_scheduled = False
+        self.lazy = False  # see deferred()
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self.commits = 0
         self.rows = 0
         self.failed: BaseException | None = None
@@ -191,12 +305,42 @@ class GroupCommitter:
     # -- marking ---------------------------------------------------------------------------
 
     def _dirty(self) -> _Pending:
+        pending = self._open
+        if pending.urgent:
+            return pending
+        if self.lazy:
+            if self._lazy_timer is None:
+                self._lazy_timer = self.loop.call_later(LAZY_COMMIT_SECONDS, self._lazy_due)
+        else:
+            self._due(pending)
+        return pending
+
+    def _due(self, pending: _Pending) -> None:
+        """``pending`` is to be committed now: on the next loop turn, or after the one in flight."""
+        pending.urgent = True
+        if not pending.first:
+            pending.first = perf_counter()
         if not self._kick_scheduled:
             self._kick_scheduled = True
             self.loop.call_soon(self._kick)
-            if not self._open.first:  # the first mark of a batch always finds no kick scheduled
-                self._open.first = perf_counter()
-        return self._open
+
+    def _lazy_due(self) -> None:
+        self._lazy_timer = None
+        if not self._open.empty():
+            self._due(self._open)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Marks made inside need no prompt commit: nobody waits for them (a poll's IN_PROGRESS
+        marks; docs/compat.md). They go with the next commit something needs (a request's
+        ``barrier()``, any other change), or ``LAZY_COMMIT_SECONDS`` later. A worker's update then
+        does not queue behind a commit of its own task's delivery, and the task row is written
+        once instead of twice."""
+        self.lazy = True
+        try:
+            yield
+        finally:
+            self.lazy = False
 
     def workflow(self, wf: Workflow) -> None:
         self._dirty().workflows[wf.workflowId] = wf
@@ -264,13 +408,16 @@ class GroupCommitter:
     def barrier(self) -> asyncio.Future[None]:
         """A future resolved when every change marked so far is committed.
 
-        Each caller gets its own shielded future: a cancelled waiter (a client that went away)
-        must not cancel the batch's shared future under the other requests of that batch.
+        Each caller gets its own future (resolved with the batch's outcome): a cancelled waiter (a
+        client that went away) cancels only its own, never the other requests of that batch. One
+        future per waiter, set directly when the commit is done, is cheaper than ``asyncio.shield``
+        of a shared one (which adds an outer future and a loop turn per waiter).
         """
         if not self._open.empty():
-            return asyncio.shield(self._open.future)
+            self._due(self._open)
+            return self._open.waiter()
         if self._inflight is not None:
-            return asyncio.shield(self._inflight.future)
+            return self._inflight.waiter()
         done: asyncio.Future[None] = self.loop.create_future()
         done.set_result(None)
         return done
@@ -285,24 +432,32 @@ class GroupCommitter:
             return
         pending = self._open
         self._open = _Pending(self.loop)
+        if self._lazy_timer is not None:  # its marks go with this batch
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        if not pending.first:
+            pending.first = perf_counter()
         try:
             batch = pending.to_batch()
         except BaseException as exc:  # serialisation bug: fail the waiters, keep the loop alive
             log.exception("could not serialise a commit batch")
             self._resolve(pending, exc)
             return
-        self._inflight = pending
-        fut = self.loop.run_in_executor(self._writer, self.store.commit, batch)
         rows = len(batch)
 
-        def done(f: asyncio.Future[None]) -> None:
-            self._done(pending, f, rows)
+        def done(exc: BaseException | None) -> None:
+            self._done(pending, exc, rows)
 
-        fut.add_done_callback(done)
+        try:
+            self._writer.submit(batch, done)
+        except CommitterClosed as exc:
+            log.error("commit refused: %s", exc)
+            self._resolve(pending, exc)
+            return
+        self._inflight = pending
 
-    def _done(self, pending: _Pending, fut: asyncio.Future[None], n: int) -> None:
+    def _done(self, pending: _Pending, exc: BaseException | None, n: int) -> None:
         self._inflight = None
-        exc = fut.exception()
         if exc is None:
             self.commits += 1
             self.rows += n
@@ -316,7 +471,10 @@ class GroupCommitter:
         if exc is None and not self._maintaining and self.store.needs_maintenance():
             self._maintain()
         if not self._open.empty():
-            self._kick()
+            if self._open.urgent:
+                self._kick()
+            elif self._lazy_timer is None:
+                self._lazy_timer = self.loop.call_later(LAZY_COMMIT_SECONDS, self._lazy_due)
 
     def _maintain(self) -> None:
         """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""
@@ -333,12 +491,18 @@ class GroupCommitter:
         fut.add_done_callback(done)
 
     def _resolve(self, pending: _Pending, exc: BaseException | None) -> None:
-        if not pending.future.done():
+        if pending.resolved:
+            return
+        pending.resolved = True
+        waiters, pending.waiters = pending.waiters, []
+        for f in waiters:
+            if f.done():  # its waiter was cancelled
+                continue
             if exc is None:
-                pending.future.set_result(None)
+                f.set_result(None)
             else:
-                pending.future.set_exception(exc)
-                pending.future.exception()  # mark retrieved: waiters may be gone
+                f.set_exception(exc)
+                f.exception()  # mark retrieved: its waiter may be gone
 
     async def flush(self) -> None:
         """Wait until everything marked so far is durable."""
@@ -346,5 +510,10 @@ class GroupCommitter:
             await self.barrier()
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        """Wait for the commit in flight and the maintenance in progress; later commits are refused
+        (their waiters get ``CommitterClosed``). ``flush()`` first to have everything written."""
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        self._writer.close()
         self._maintainer.shutdown(wait=True)

@@ -68,6 +68,9 @@ class Decision:
     wake_at: int | None = None
     #: workflow attributes a control verb sets (applied before everything else)
     workflow_changes: dict[str, Any] = field(default_factory=dict)
+    #: once applied, a pass over the tasks it touched would find nothing to do (see ``_settled``):
+    #: the executor need not decide again
+    settled: bool = False
 
     def wake(self, at: int) -> None:
         if self.wake_at is None or at < self.wake_at:
@@ -307,11 +310,35 @@ def decide(
             if not defn.tasks:
                 return _finish(d, wf, WorkflowStatus.COMPLETED, None)
             d.schedule.extend(ctx.schedule(defn.tasks[0]))
-            return collect(d, ctx)
-        _advance(wf, defn, ctx, d, None if changed is None else list(changed))
+            collect(d, ctx)
+        else:
+            _advance(wf, defn, ctx, d, None if changed is None else list(changed))
+        d.settled = _settled(d, idx)
         return d
     except TerminateWorkflow as exc:
         return _finish(d, wf, WorkflowStatus.FAILED, str(exc))
+
+
+def _settled(d: Decision, idx: WorkflowIndex) -> bool:
+    """Whether the pass after ``d`` is applied (over the tasks it touched) would change nothing.
+
+    True in the plain case of a worker-task workflow: every updated task is marked handled
+    (``executed``/``retried``: the next pass skips it), every new task is a worker task waiting
+    for a worker (the next pass would only check its timeouts, whose deadlines ``collect`` has
+    already put into ``wake_at``), and nothing else happens (no container to re-evaluate, no
+    effects, variables, removals, asynchronous work or end). In that case the completion check
+    of the next pass finds the open new tasks, or what this pass found open, and stops there.
+    Anything else gets the next pass, as before.
+    """
+    if d.complete is not None or d.remove or d.effects or d.run_async or d.variables:
+        return False
+    for _, changes in d.updates:
+        if not (changes.get("executed") or changes.get("retried")):
+            return False
+    for t in d.schedule:
+        if t.status != TaskStatus.SCHEDULED or t.startTime or type_of(t.node.type).kind != "worker":
+            return False
+    return not idx.open_containers()
 
 
 def collect(d: Decision, ctx: ScheduleContext) -> Decision:

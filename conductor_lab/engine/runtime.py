@@ -278,26 +278,28 @@ class Runtime:
 
     def task_changed(self, t: Task, old: TaskStatus | None) -> None:
         """Every change of a task passes here: commit, history, and the concurrency limits."""
-        self.committer.task(t)
+        committer = self.committer
+        committer.task(t)
         if self._change is not None:
             self._changed()
         if self.limits.track(t):  # it left IN_PROGRESS: a poller parked on its queue may go on
             self.queue.notify(self.queue_name(t))
-        if t.status != old:
-            if t.status.terminal:
+        status = t.status
+        if status != old:
+            if status.terminal:
                 self.metrics.task_ended(t)
-            self.committer.transition(
-                TransitionRow(
-                    t.updateTime or self.clock(),
-                    t.workflowInstanceId,
-                    t.taskId,
-                    t.referenceTaskName,
-                    t.taskType,
-                    t.status.value,
-                    t.reasonForIncompletion if not t.status.successful else None,
-                    self.cause,
-                )
+            row = (
+                t.updateTime or self.clock(),
+                t.workflowInstanceId,
+                t.taskId,
+                t.referenceTaskName,
+                t.taskType,
+                status._value_,  # the plain str (``.value`` is a slow Enum property)
+                t.reasonForIncompletion if not status.successful else None,
+                self.cause,
             )
+            # every field given: the NamedTuple without its generated __new__'s Python frame
+            committer.transition(tuple.__new__(TransitionRow, row))
 
     def workflow_changed(self, wf: Workflow, old: WorkflowStatus | None) -> None:
         self.committer.workflow(wf)
@@ -311,7 +313,7 @@ class Runtime:
                     None,
                     None,
                     None,
-                    wf.status.value,
+                    wf.status._value_,
                     wf.reasonForIncompletion,
                     self.cause,
                 )

@@ -177,7 +177,7 @@ class WorkflowExecutor:
             if not d.changed:
                 return
             self._apply(wf, d, now)
-            if d.complete is not None:
+            if d.complete is not None or d.settled:  # settled: the next pass would find nothing to do
                 return
             changed = d.touched()
         # a long chain of system tasks: let other work in, then go on with a full pass

@@ -128,7 +128,8 @@ class TaskService:
             out.append(self._deliver(t, wf, worker_id, now))
             return True
 
-        rt.queue.take(qname, count, admit)
+        with rt.committer.deferred():  # the IN_PROGRESS marks: nobody waits for them
+            rt.queue.take(qname, count, admit)
         return out, held
 
     def _deliver(self, t: Task, wf: Workflow, worker_id: str | None, now: int) -> Task:
@@ -206,12 +207,19 @@ class TaskService:
             errs.append(_violation("workflowInstanceId", "Workflow Id cannot be null or empty", r.workflowInstanceId))
         if not r.taskId:
             errs.append(_violation("taskId", "Task ID cannot be null or empty", r.taskId))
-        raise_if(errs)
+        if errs:
+            raise_if(errs)
         assert r.taskId is not None
-        if not r.extendLease:  # conductor-oss reads the workflow first: its 404 names the workflow
-            await self.rt.workflow(r.workflowInstanceId or "")
-        t, wf = await self.rt.task(r.taskId)
-        now = self.rt.clock()
+        rt = self.rt
+        # in memory (the usual case) without the coroutines that load from the store
+        wf_known = r.extendLease or (r.workflowInstanceId or "") in rt.workflows
+        t = rt.tasks.get(r.taskId)
+        wf = rt.workflows.get(t.workflowInstanceId) if t is not None else None
+        if t is None or wf is None or not wf_known:
+            if not r.extendLease:  # conductor-oss reads the workflow first: its 404 names the workflow
+                await rt.workflow(r.workflowInstanceId or "")
+            t, wf = await rt.task(r.taskId)
+        now = rt.clock()
         if r.extendLease:  # a heartbeat: only the response-timeout clock moves; nothing is re-queued
             if not t.status.terminal:
                 t.updateTime = now

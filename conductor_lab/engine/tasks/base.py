@@ -429,7 +429,7 @@ def workflow_doc(wf: Workflow) -> dict[str, Any]:
     return {
         "input": wf.input,
         "output": wf.output,
-        "status": wf.status.value,
+        "status": wf.status._value_,  # the plain str (``.value`` is a slow Enum property)
         "workflowId": wf.workflowId,
         "parentWorkflowId": wf.parentWorkflowId,
         "parentWorkflowTaskId": wf.parentWorkflowTaskId,
@@ -448,7 +448,7 @@ def task_doc(t: Task) -> dict[str, Any]:
         "input": t.inputData,
         "output": t.outputData,
         "taskType": t.taskType,
-        "status": t.status.value,
+        "status": t.status._value_,
         "referenceTaskName": t.referenceTaskName,
         "retryCount": t.retryCount,
         "correlationId": t.correlationId,
