@@ -12,6 +12,7 @@ import asyncio
 import gc
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -56,25 +57,40 @@ def writer_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name == "conductor-lab-commit"}
 
 
-def test_a_waiter_is_resolved_after_the_store_committed_its_batch(tmp_path: Path) -> None:
-    store = RecordingStore(tmp_path / "c.duckdb")
+def run(
+    store: DuckDBStore,
+    body: Callable[[GroupCommitter], Awaitable[None]],
+    release: threading.Event | None = None,
+) -> None:
+    """``body`` with a committer on a fresh loop; then (a held store released) flush and close."""
 
     async def main() -> None:
         c = GroupCommitter(store, asyncio.get_running_loop())
         try:
-            c.log(LogRow("t1", 1, "one"))
-            waiter = c.barrier()
-            assert not waiter.done()
-            await waiter
-            assert store.calls == [("conductor-lab-commit", ["one"])]  # on the writer thread, before
-            assert c.commits == 1 and c.rows == 1 and len(c.latencies) == 1
-            assert c.idle
-            assert c.barrier().done()  # nothing pending: resolved at once
+            await body(c)
         finally:
+            if release is not None:
+                release.set()
             await c.flush()
             c.close()
 
     asyncio.run(main())
+
+
+def test_a_waiter_is_resolved_after_the_store_committed_its_batch(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+
+    async def body(c: GroupCommitter) -> None:
+        c.log(LogRow("t1", 1, "one"))
+        waiter = c.barrier()
+        assert not waiter.done()
+        await waiter
+        assert store.calls == [("conductor-lab-commit", ["one"])]  # on the writer thread, before
+        assert c.commits == 1 and c.rows == 1 and len(c.latencies) == 1
+        assert c.idle
+        assert c.barrier().done()  # nothing pending: resolved at once
+
+    run(store, body)
     assert logged(store, "t1") == ["one"]
     store.close()
 
@@ -83,30 +99,24 @@ def test_one_commit_in_flight_in_order_while_the_next_batch_grows(tmp_path: Path
     release = threading.Event()
     store = RecordingStore(tmp_path / "c.duckdb", release)
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            c.log(LogRow("t1", 1, "a"))
-            first = c.barrier()
-            await asyncio.sleep(0)  # the kick: batch 1 goes to the writer, which waits for release
-            await asyncio.to_thread(wait_until, lambda: store.running == 1, what="batch 1 in the writer")
-            c.log(LogRow("t1", 2, "b"))
-            second = c.barrier()
-            for i in range(5):  # later loop turns: everything joins the open batch
-                await asyncio.sleep(0)
-                c.log(LogRow("t1", 3 + i, f"c{i}"))
-            third = c.barrier()
-            assert not first.done() and not second.done()
-            release.set()
-            await asyncio.gather(first, second, third)
-            assert store.most_running == 1
-            assert [logs for _, logs in store.calls] == [["a"], ["b", "c0", "c1", "c2", "c3", "c4"]]
-        finally:
-            release.set()
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        c.log(LogRow("t1", 1, "a"))
+        first = c.barrier()
+        await asyncio.sleep(0)  # the kick: batch 1 goes to the writer, which waits for release
+        await asyncio.to_thread(wait_until, lambda: store.running == 1, what="batch 1 in the writer")
+        c.log(LogRow("t1", 2, "b"))
+        second = c.barrier()
+        for i in range(5):  # later loop turns: everything joins the open batch
+            await asyncio.sleep(0)
+            c.log(LogRow("t1", 3 + i, f"c{i}"))
+        third = c.barrier()
+        assert not first.done() and not second.done()
+        release.set()
+        await asyncio.gather(first, second, third)
+        assert store.most_running == 1
+        assert [logs for _, logs in store.calls] == [["a"], ["b", "c0", "c1", "c2", "c3", "c4"]]
 
-    asyncio.run(main())
+    run(store, body, release)
     assert logged(store, "t1") == ["a", "b", "c0", "c1", "c2", "c3", "c4"]
     store.close()
 
@@ -114,26 +124,21 @@ def test_one_commit_in_flight_in_order_while_the_next_batch_grows(tmp_path: Path
 def test_a_failed_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            # a row the store refuses (its time is not an integer) fails the whole batch
-            bad = TransitionRow("soon", "wf1", None, None, None, "RUNNING", None)  # type: ignore[arg-type]
-            c.transition(bad)
-            c.log(LogRow("t1", 1, "lost with the batch"))
-            w1, w2 = c.barrier(), c.barrier()
-            results = await asyncio.gather(w1, w2, return_exceptions=True)
-            assert all(isinstance(r, TypeError | ValueError) for r in results), results
-            assert c.failed is results[0]
-            assert c.commits == 0
-            c.log(LogRow("t1", 2, "kept"))
-            await c.barrier()
-            assert c.commits == 1
-        finally:
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        # a row the store refuses (its time is not an integer) fails the whole batch
+        bad = TransitionRow("soon", "wf1", None, None, None, "RUNNING", None)  # type: ignore[arg-type]
+        c.transition(bad)
+        c.log(LogRow("t1", 1, "lost with the batch"))
+        w1, w2 = c.barrier(), c.barrier()
+        results = await asyncio.gather(w1, w2, return_exceptions=True)
+        assert all(isinstance(r, TypeError | ValueError) for r in results), results
+        assert c.failed is results[0]
+        assert c.commits == 0
+        c.log(LogRow("t1", 2, "kept"))
+        await c.barrier()
+        assert c.commits == 1
 
-    asyncio.run(main())
+    run(store, body)
     assert logged(store, "t1") == ["kept"]
     store.close()
 
@@ -142,24 +147,18 @@ def test_a_cancelled_waiter_leaves_the_others_waiting(tmp_path: Path) -> None:
     release = threading.Event()
     store = RecordingStore(tmp_path / "c.duckdb", release)
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            c.log(LogRow("t1", 1, "x"))
-            gone = asyncio.ensure_future(c.barrier())
-            stays = asyncio.ensure_future(c.barrier())
-            await asyncio.sleep(0)
-            gone.cancel()
-            release.set()
-            await stays
-            assert gone.cancelled()
-            assert store.calls == [("conductor-lab-commit", ["x"])]
-        finally:
-            release.set()
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        c.log(LogRow("t1", 1, "x"))
+        gone = asyncio.ensure_future(c.barrier())
+        stays = asyncio.ensure_future(c.barrier())
+        await asyncio.sleep(0)
+        gone.cancel()
+        release.set()
+        await stays
+        assert gone.cancelled()
+        assert store.calls == [("conductor-lab-commit", ["x"])]
 
-    asyncio.run(main())
+    run(store, body, release)
     store.close()
 
 
@@ -216,71 +215,56 @@ def test_the_writer_thread_ends_when_an_unclosed_committer_is_dropped(tmp_path: 
 def test_deferred_marks_wait_for_the_next_commit_that_is_needed(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            with c.deferred():
-                c.log(LogRow("t1", 1, "delivered"))
-            await asyncio.sleep(0)  # a loop turn: an ordinary mark would be committing now
-            await asyncio.sleep(0)
-            assert store.calls == [] and not c.idle
-            c.log(LogRow("t1", 2, "updated"))  # an ordinary change: both go in one commit
-            await c.barrier()
-            assert store.calls == [("conductor-lab-commit", ["delivered", "updated"])]
-            assert c.idle
-        finally:
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        with c.deferred():
+            c.log(LogRow("t1", 1, "delivered"))
+        await asyncio.sleep(0)  # a loop turn: an ordinary mark would be committing now
+        await asyncio.sleep(0)
+        assert store.calls == [] and not c.idle
+        c.log(LogRow("t1", 2, "updated"))  # an ordinary change: both go in one commit
+        await c.barrier()
+        assert store.calls == [("conductor-lab-commit", ["delivered", "updated"])]
+        assert c.idle
 
-    asyncio.run(main())
+    run(store, body)
     store.close()
 
 
 def test_a_barrier_commits_deferred_marks_at_once(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            with c.deferred():
-                c.log(LogRow("t1", 1, "delivered"))
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            await c.barrier()  # a search or SQL read: it must see them
-            assert store.calls == [("conductor-lab-commit", ["delivered"])]
-            assert loop.time() - t0 < LAZY_COMMIT_SECONDS  # not the timer: the barrier did it
-        finally:
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        with c.deferred():
+            c.log(LogRow("t1", 1, "delivered"))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await c.barrier()  # a search or SQL read: it must see them
+        assert store.calls == [("conductor-lab-commit", ["delivered"])]
+        assert loop.time() - t0 < LAZY_COMMIT_SECONDS  # not the timer: the barrier did it
 
-    asyncio.run(main())
+    run(store, body)
     store.close()
 
 
 def test_deferred_marks_alone_are_committed_after_the_delay(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            with c.deferred():
-                c.log(LogRow("t1", 1, "delivered"))
-            while not store.calls:
-                assert loop.time() - t0 < 10, "deferred marks were never committed"
-                await asyncio.sleep(0.005)
-            assert loop.time() - t0 >= LAZY_COMMIT_SECONDS * 0.9
-            assert store.calls == [("conductor-lab-commit", ["delivered"])]
-            wait = loop.time()
-            while not c.idle:
-                assert loop.time() - wait < 10
-                await asyncio.sleep(0.005)
-        finally:
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with c.deferred():
+            c.log(LogRow("t1", 1, "delivered"))
+        while not store.calls:
+            assert loop.time() - t0 < 10, "deferred marks were never committed"
+            await asyncio.sleep(0.005)
+        assert loop.time() - t0 >= LAZY_COMMIT_SECONDS * 0.9
+        assert store.calls == [("conductor-lab-commit", ["delivered"])]
+        wait = loop.time()
+        while not c.idle:
+            assert loop.time() - wait < 10
+            await asyncio.sleep(0.005)
 
-    asyncio.run(main())
+    run(store, body)
     assert logged(store, "t1") == ["delivered"]
     store.close()
 
@@ -289,28 +273,22 @@ def test_deferred_marks_during_a_commit_follow_it_after_the_delay(tmp_path: Path
     release = threading.Event()
     store = RecordingStore(tmp_path / "c.duckdb", release)
 
-    async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
-        try:
-            c.log(LogRow("t1", 1, "created"))
-            first = c.barrier()
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)  # the first commit is in flight (held by the store)
-            with c.deferred():
-                c.log(LogRow("t1", 2, "delivered"))
-            release.set()
-            await first
-            assert [logs for _, logs in store.calls] == [["created"]]
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            while len(store.calls) < 2:
-                assert loop.time() - t0 < 10
-                await asyncio.sleep(0.005)
-            assert [logs for _, logs in store.calls] == [["created"], ["delivered"]]
-        finally:
-            release.set()
-            await c.flush()
-            c.close()
+    async def body(c: GroupCommitter) -> None:
+        c.log(LogRow("t1", 1, "created"))
+        first = c.barrier()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first commit is in flight (held by the store)
+        with c.deferred():
+            c.log(LogRow("t1", 2, "delivered"))
+        release.set()
+        await first
+        assert [logs for _, logs in store.calls] == [["created"]]
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while len(store.calls) < 2:
+            assert loop.time() - t0 < 10
+            await asyncio.sleep(0.005)
+        assert [logs for _, logs in store.calls] == [["created"], ["delivered"]]
 
-    asyncio.run(main())
+    run(store, body, release)
     store.close()

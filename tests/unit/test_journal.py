@@ -14,6 +14,7 @@ import pytest
 from conductor_lab.engine.store.journal import (
     CRASH_ENV,
     HEADER,
+    PREALLOCATE_BYTES,
     JournalCorruption,
     JournalLog,
     crash_points,
@@ -90,7 +91,9 @@ def test_torn_tail_at_every_byte_is_cut_off_at_open(tmp_path: Path, caplog: pyte
             log, records = open_log(d)
         assert records == [(i + 1, t) for i, t in enumerate(TEXTS[:-1])]
         assert seg.stat().st_size == len(good)  # truncated to the last whole frame
-        assert f"dropped a torn frame of {cut} bytes at byte offset {len(good)}" in caplog.text
+        # counted up to its last non-zero byte (zeros after a frame may be preallocated space)
+        torn = len(last[:cut].rstrip(b"\x00"))
+        assert f"dropped a torn frame of {torn} bytes at byte offset {len(good)}" in caplog.text
         log.append(len(TEXTS), "next")  # appends go on in a new segment; the next open reads both
         log.close(clean=False)
         log, records = open_log(d)
@@ -187,7 +190,9 @@ def test_rotate_and_release_delete_only_folded_segments(tmp_path: Path) -> None:
     log.rotate()
     log.rotate()  # nothing appended since: the current segment stays
     assert log.release(4) == 2
-    assert [p.stat().st_size for p in log.segment_files()] == [0, 0]
+    assert [parse_segment(p.read_bytes(), p.name, tail_allowed=False) for p in log.segment_files()] == [
+        ([], PREALLOCATE_BYTES), ([], PREALLOCATE_BYTES),  # current and spare: zeros, no frames
+    ]  # fmt: skip
     log.close(clean=True)
     assert not tmp_path.exists()
 
@@ -243,9 +248,53 @@ def test_journal_write_crash_point_kills_inside_the_nth_frame(tmp_path: Path) ->
     )
     assert proc.returncode == -9, proc.stderr
     assert proc.stdout.split("\n")[:-1] == [f"appended {i}" for i in (1, 2, 3)]
-    (seg,) = [p for p in (tmp_path / "j").iterdir() if p.stat().st_size]
+    seg = tmp_path / "j" / "000000000001.log"
     frame = len(encode_frame(4, "x" * 100))
-    assert seg.stat().st_size == 3 * frame + frame // 2  # three frames and half of the fourth
+    data = seg.read_bytes()  # three frames and half of the fourth, then the preallocated zeros
+    assert len(data.rstrip(b"\x00")) == 3 * frame + frame // 2 and len(data) == PREALLOCATE_BYTES
     log, records = open_log(tmp_path / "j")
     assert [seq for seq, _ in records] == [1, 2, 3] and seg.stat().st_size == 3 * frame
     log.close(clean=False)
+
+
+def test_preallocated_segments_reopen_without_repairs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Zeros after the last frame are the unused rest of a segment: no torn frame, no truncation."""
+    log, _ = open_log(tmp_path)
+    for seq in (1, 2, 3):
+        log.append(seq, TEXTS[seq])
+    log.rotate()
+    log.append(4, TEXTS[0])
+    sizes = [p.stat().st_size for p in log.segment_files()]
+    assert sizes == [PREALLOCATE_BYTES] * 2  # the first current and the spare made by open
+    log.close(clean=False)
+    with caplog.at_level(logging.WARNING):
+        log, records = open_log(tmp_path)
+    assert [seq for seq, _ in records] == [1, 2, 3, 4]
+    assert "torn" not in caplog.text
+    log.close(clean=False)
+
+
+def test_a_torn_frame_before_the_preallocated_zeros(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    log.append(1, TEXTS[0])
+    frame = encode_frame(2, TEXTS[1])
+    first = log.segment_files()[0]
+    log.close(clean=False)
+    with first.open("r+b") as f:  # a crash half-way through the second frame's write
+        f.seek(len(encode_frame(1, TEXTS[0])))
+        f.write(frame[: len(frame) // 2])
+    log, records = open_log(tmp_path)
+    assert [seq for seq, _ in records] == [1]
+    assert first.stat().st_size == len(encode_frame(1, TEXTS[0]))  # cut at the last whole frame
+    log.append(2, TEXTS[1])
+    log.close(clean=False)
+    log, records = open_log(tmp_path)
+    assert [seq for seq, _ in records] == [1, 2]
+    log.close(clean=False)
+    # the same damage in a segment that later frames follow is corruption, zeros or not
+    segs = sorted(tmp_path.glob("*.log"))
+    with segs[0].open("r+b") as f:
+        f.seek(0)
+        f.write(b"\xffJ\x09")
+    with pytest.raises(JournalCorruption):
+        open_log(tmp_path)
