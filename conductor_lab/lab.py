@@ -4,7 +4,7 @@
     lab = Lab("runs.duckdb")             # embedded, on that file
     lab = Lab("http://host:8080")        # remote (also: url=..., or $CONDUCTOR_SERVER_URL)
 
-Embedded, the engine and its Tornado server run in a daemon thread with their own asyncio loop on
+Embedded, the engine and its HTTP server run in a daemon thread with their own asyncio loop on
 a free 127.0.0.1 port, so a long-running cell never stalls them. Either way every engine
 operation goes over the REST API through one :class:`~conductor_lab.run.LabClient`, so an
 embedded and a remote lab behave the same; only SQL differs in its transport (embedded: the

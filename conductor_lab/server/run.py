@@ -1,4 +1,5 @@
-"""Run the server: DuckDB store + executor + Tornado HTTP server on one event loop.
+"""Run the server: DuckDB store + executor + HTTP server (``server/http1.py``, in front of the
+Tornado application) on one event loop.
 
 Two ways in, one body (:func:`open_server`):
 
