@@ -309,8 +309,7 @@ class GroupCommitter:
         if pending.urgent:
             return pending
         if self.lazy:
-            if self._lazy_timer is None:
-                self._lazy_timer = self.loop.call_later(LAZY_COMMIT_SECONDS, self._lazy_due)
+            self._arm_lazy()
         else:
             self._due(pending)
         return pending
@@ -323,6 +322,11 @@ class GroupCommitter:
         if not self._kick_scheduled:
             self._kick_scheduled = True
             self.loop.call_soon(self._kick)
+
+    def _arm_lazy(self) -> None:
+        """The open batch holds only deferred marks: commit it ``LAZY_COMMIT_SECONDS`` from now."""
+        if self._lazy_timer is None:
+            self._lazy_timer = self.loop.call_later(LAZY_COMMIT_SECONDS, self._lazy_due)
 
     def _lazy_due(self) -> None:
         self._lazy_timer = None
@@ -473,8 +477,8 @@ class GroupCommitter:
         if not self._open.empty():
             if self._open.urgent:
                 self._kick()
-            elif self._lazy_timer is None:
-                self._lazy_timer = self.loop.call_later(LAZY_COMMIT_SECONDS, self._lazy_due)
+            else:
+                self._arm_lazy()
 
     def _maintain(self) -> None:
         """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""

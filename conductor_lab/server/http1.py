@@ -96,6 +96,23 @@ def log_access(status: int, method: str, uri: str, remote_ip: str | None, second
         access_log.log(level, "%d %s %s (%s) %.2fms", status, method, uri, remote_ip, 1000.0 * seconds)
 
 
+def answer_bytes(status: int, content_type: bytes | None, payload: bytes | None, connection: bytes | None,
+                 *, head: bool = False) -> bytes:  # fmt: skip
+    """An answer written by this layer: status line, ``Date``, ``Content-Type``/``-Length`` (none
+    for ``payload`` None: 204), ``Connection`` when given; the body unless ``head``."""
+    parts = [_STATUS_LINE.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, b"Date: ", _Clock.date(), b"\r\n"]
+    if content_type is not None:
+        parts += (b"Content-Type: ", content_type, b"\r\n")
+    if payload is not None:
+        parts.append(b"Content-Length: %d\r\n" % len(payload))
+    if connection is not None:
+        parts += (b"Connection: ", connection, b"\r\n")
+    parts.append(b"\r\n")
+    if payload and not head:
+        parts.append(payload)
+    return b"".join(parts)
+
+
 # ------------------------------------------------------------------------------------------------
 # Lean routes
 
@@ -308,7 +325,7 @@ class _TornadoExchange(_Exchange):
     """A request for the Tornado application, streamed to it as Tornado's own server would."""
 
     __slots__ = ("delegate", "ready", "pending", "pending_size", "max_body", "size",
-                 "close_callback", "chunking", "status", "headers_sent")  # fmt: skip
+                 "close_callback", "chunking", "status")  # fmt: skip
 
     def __init__(self, conn: HttpConnection, method: str, uri: str, version: str,
                  raw_headers: list[tuple[bytes, bytes]]) -> None:  # fmt: skip
@@ -322,7 +339,6 @@ class _TornadoExchange(_Exchange):
         self.close_callback: Callable[[], None] | None = None
         self.chunking = False
         self.status = 0
-        self.headers_sent = False
 
     def activate(self) -> None:
         conn = self.conn
@@ -417,7 +433,7 @@ class _TornadoConnection(httputil.HTTPConnection):
         ex = self.exchange
         assert isinstance(start_line, httputil.ResponseStartLine)
         code = start_line.code
-        ex.status, ex.headers_sent = code, True
+        ex.status = code
         bodiless = ex.method == "HEAD" or code in (204, 304) or 100 <= code < 200
         ex.chunking = ex.version == "1.1" and not bodiless and "Content-Length" not in headers
         keep = ex.conn.keeps_alive(ex)
@@ -612,19 +628,12 @@ class HttpConnection(asyncio.Protocol):
     def respond(self, ex: _Exchange, status: int, content_type: bytes | None, payload: bytes | None) -> None:
         """Write a lean answer: status line, Date, Content-Type/-Length, Connection when it matters."""
         keep = self.keeps_alive(ex)
-        parts = [_STATUS_LINE.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, b"Date: ", _Clock.date(), b"\r\n"]
-        if content_type is not None:
-            parts += (b"Content-Type: ", content_type, b"\r\n")
-        if payload is not None:
-            parts.append(b"Content-Length: %d\r\n" % len(payload))
+        connection = None  # HTTP/1.1 keeps alive and HTTP/1.0 closes unless said otherwise
         if not keep and ex.version == "1.1":
-            parts.append(b"Connection: close\r\n")
+            connection = b"close"
         elif keep and ex.version == "1.0":
-            parts.append(b"Connection: Keep-Alive\r\n")
-        parts.append(b"\r\n")
-        if payload and ex.method != "HEAD":
-            parts.append(payload)
-        self.write(b"".join(parts))
+            connection = b"Keep-Alive"
+        self.write(answer_bytes(status, content_type, payload, connection, head=ex.method == "HEAD"))
         log_access(status, ex.method, ex.uri, self.context.remote_ip, time.perf_counter() - ex.started)
         self.answered(ex)
 
@@ -670,12 +679,7 @@ class HttpConnection(asyncio.Protocol):
                     break
         if self.queue or self.transport is None or self.transport.is_closing():
             return
-        body = dumps(error_json(self.server.ctx, status, message))
-        self.write(
-            (_STATUS_LINE.get(status) or b"HTTP/1.1 %d Error\r\n" % status)
-            + b"Date: " + _Clock.date() + b"\r\nContent-Type: " + _JSON
-            + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
-        )  # fmt: skip
+        self.write(answer_bytes(status, _JSON, dumps(error_json(self.server.ctx, status, message)), b"close"))
         self.transport.close()
 
     def write(self, data: bytes) -> asyncio.Future[None]:
