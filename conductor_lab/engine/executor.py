@@ -202,6 +202,11 @@ class Executor:
         assert self.rt.loop is not None
         return await self.rt.loop.run_in_executor(None, self.archiver.run_once)
 
+    def end_polls(self) -> None:
+        """Long polls in progress answer now with what they have, and new ones do not wait (the
+        server is stopping: its transports call this before they wait for requests in flight)."""
+        self.rt.queue.end_waits()
+
     async def close(self) -> None:
         if self.archiver is not None:  # its batch in progress ends first; it may wait on the loop
             assert self.rt.loop is not None

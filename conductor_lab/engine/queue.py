@@ -82,6 +82,8 @@ class Queue(Protocol):
 
     def waiting(self, queue_name: str) -> int: ...
 
+    def end_waits(self) -> None: ...
+
 
 class _Lane:
     """One named queue: visible heap, exact entry count, parked long-poll waiters."""
@@ -110,6 +112,7 @@ class MemoryQueue:
         "_leases",
         "_lheap",
         "_lstale",
+        "_ending",
     )
 
     def __init__(self, clock: Clock) -> None:
@@ -122,6 +125,7 @@ class MemoryQueue:
         self._leases: dict[str, _LeaseItem] = {}
         self._lheap: list[_LeaseItem] = []
         self._lstale = 0
+        self._ending = False  # end_waits(): no long poll parks any more
 
     # ------------------------------------------------------------------ entries
 
@@ -234,7 +238,7 @@ class MemoryQueue:
 
         A wake-up is a hint, not a reservation: another consumer may take the entry first.
         """
-        if timeout_ms <= 0:
+        if timeout_ms <= 0 or self._ending:
             return False
         loop = asyncio.get_running_loop()
         lane = self._lanes.get(queue_name)
@@ -482,6 +486,15 @@ class MemoryQueue:
             fut.set_result(True)
             lane.nwait -= 1
             n -= 1
+
+    def end_waits(self) -> None:
+        """The server is stopping: every parked long poll returns now, as at its deadline (False),
+        and later ones do not park. A poll then answers with what it has, so a shutdown does not
+        wait out the workers' poll timeouts."""
+        self._ending = True
+        for lane in list(self._lanes.values()):
+            for fut in lane.waiters:
+                self._expire(lane, fut)
 
     def _expire(self, lane: _Lane, fut: asyncio.Future[bool]) -> None:
         """Long-poll deadline reached (``loop.call_later`` callback)."""

@@ -623,7 +623,7 @@ class HttpConnection(asyncio.Protocol):
 
     def keeps_alive(self, ex: _Exchange) -> bool:
         """Whether the connection stays open after ``ex``'s answer (decided when it is written)."""
-        return ex.keep_alive and ex.complete and not self.closing
+        return ex.keep_alive and ex.complete and not self.closing and not self.server.shutting_down
 
     def respond(self, ex: _Exchange, status: int, content_type: bytes | None, payload: bytes | None) -> None:
         """Write a lean answer: status line, Date, Content-Type/-Length, Connection when it matters."""
@@ -782,7 +782,8 @@ class HttpServer:
                     conn.transport.close()
 
     def stop(self) -> None:
-        """Stop accepting connections."""
+        """Stop accepting connections; answers from now on close their connection."""
+        self.shutting_down = True
         for server in self._servers:
             server.close()
         if self._sweeper is not None:

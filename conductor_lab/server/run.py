@@ -164,10 +164,12 @@ async def open_server(
         yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor, grpc_target)
         log.info("shutting down")
     finally:
+        if server is not None:
+            server.stop()  # no new connections; answers from now on close theirs
+        executor.end_polls()  # long polls answer now, so the requests in flight end quickly
         if rpc is not None:
             await rpc.stop(SHUTDOWN_GRACE_SECONDS)
         if server is not None:
-            server.stop()
             try:
                 await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:

@@ -24,6 +24,7 @@ import tornado.netutil
 
 from conductor_lab.server.app import DEFAULT_MAX_BODY_BYTES, make_app
 from conductor_lab.server.http1 import HttpServer, LeanRouter
+from conductor_lab.server.run import start_server
 from tests.conftest import ServerProcess, wait_until
 
 MB = 1024 * 1024
@@ -348,23 +349,28 @@ def test_idle_and_stalled_connections_are_closed(tmp_path: Path) -> None:
 
 
 def test_shutdown_answers_requests_in_flight_and_closes_idle_connections(tmp_path: Path) -> None:
-    srv = InProcess(tmp_path / "s.duckdb", idle_timeout=3600)
-    idle = Wire("127.0.0.1", srv.port)
+    """The server's own shutdown (``open_server``): idle connections close, a long poll in flight
+    is answered at once (not at its 5 s timeout) with ``Connection: close``."""
+    handle = start_server(tmp_path / "s.duckdb")
+    host, port = handle.url.split("//")[1].rsplit(":", 1)
+    idle = Wire(host, int(port))
     idle.send(request("GET", "/health"))
     assert idle.answer()[0] == 200
-    polling = Wire("127.0.0.1", srv.port)
-    polling.send(request("GET", "/api/tasks/poll/batch/nobody?count=1&timeout=1500"))
-    wait_until(lambda: srv.call(_busy(srv.server)), what="the long poll reached the server")
-    stopper = threading.Thread(target=srv.stop)
+    polling = Wire(host, int(port))
+    polling.send(request("GET", "/api/tasks/poll/batch/nobody?count=1&timeout=5000"))
+    wait_until(lambda: handle.call(lambda: _polling(handle.executor)), what="the long poll is parked")
+    stopper = threading.Thread(target=handle.stop)
+    t0 = time.monotonic()
     stopper.start()
     assert wait_until(idle.closed, what="idle connection closed at shutdown")
-    status, headers, body = polling.answer()  # the long poll in flight still gets its answer
+    status, headers, body = polling.answer()
     assert status == 200 and json.loads(body) == [] and headers["connection"] == "close"
     stopper.join(20)
     assert not stopper.is_alive()
+    assert time.monotonic() - t0 < 4.0, "the shutdown waited out the poll's 5 s timeout"
     idle.close()
     polling.close()
 
 
-async def _busy(server: HttpServer) -> bool:
-    return any(conn.queue and conn.queue[0].complete for conn in server.connections)
+async def _polling(executor: Any) -> bool:
+    return bool(executor.rt.queue.waiting("nobody"))

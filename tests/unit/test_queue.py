@@ -281,6 +281,23 @@ def test_push_wakes_one_waiter_per_entry() -> None:
     check_invariants(q)
 
 
+def test_end_waits_returns_every_parked_poll_and_parks_no_more() -> None:
+    q, _ = make()
+
+    async def main() -> tuple[list[list[str]], list[str]]:
+        tasks = [asyncio.create_task(q.poll(name, 1, 60_000)) for name in ("t", "t", "u")]
+        await asyncio.sleep(0)
+        assert q.waiting("t") == 2 and q.waiting("u") == 1
+        q.end_waits()
+        ended = await asyncio.wait_for(asyncio.gather(*tasks), 1.0)  # not their 60 s deadline
+        assert q.waiting("t") == q.waiting("u") == 0
+        later = await asyncio.wait_for(q.poll("t", 1, 60_000), 1.0)  # does not park
+        return ended, later
+
+    assert asyncio.run(main()) == ([[], [], []], [])
+    check_invariants(q)
+
+
 def test_woken_waiter_that_finds_nothing_keeps_waiting() -> None:
     q, _ = make()
 
