@@ -2,12 +2,21 @@
 
 The executor mutates in-memory records and marks them dirty here. At the end of the loop turn the
 dirty records are serialised (on the loop thread, so the snapshot is consistent) into one
-``Batch`` and written by a single writer thread. While that commit runs, new changes collect in
-the next batch, so under load batches grow instead of queueing (pipelined group commit).
+``Batch`` and committed, one commit at a time, in one of two ways:
 
-The writer is a dedicated thread fed by a queue, and hands each outcome back with one
-``loop.call_soon_threadsafe``: ``run_in_executor`` would make a ``concurrent.futures.Future``,
-chain an asyncio future to it and take two loop turns to run the callback, on every commit.
+- on the loop thread itself, while the store's commits are quick (a moving average below
+  ``INLINE_COMMIT_SECONDS``; a local disk's ``fdatasync`` takes a fraction of a millisecond). Handing
+  a commit to a thread and its outcome back costs two thread wake-ups and the GIL changing hands
+  twice, which took longer than the ``fdatasync`` itself (docs/performance.md, "Commits on the
+  loop"). Changes that arrive meanwhile wait in the sockets and make the next batch.
+- on a dedicated writer thread, once commits are slow (a network file system, a busy disk): the
+  loop goes on serving reads and collecting the next batch while the commit runs, so under load
+  batches grow instead of queueing (pipelined group commit). The writer is fed by a queue and hands
+  each outcome back with one ``loop.call_soon_threadsafe``: ``run_in_executor`` would make a
+  ``concurrent.futures.Future``, chain an asyncio future to it and take two loop turns to run the
+  callback, on every commit.
+
+Both measure each commit, so the average follows the disk both ways.
 
 A request that changed state awaits ``barrier()`` before answering: the future resolves when
 everything marked so far is durable.
@@ -53,6 +62,10 @@ LATENCY_RING = 1024
 LAZY_COMMIT_SECONDS = 0.05
 #: how often an idle writer thread checks that the interpreter is not exiting (seconds)
 WRITER_IDLE_CHECK_SECONDS = 1.0
+#: commits are made on the loop thread while their moving average stays below this (seconds)
+INLINE_COMMIT_SECONDS = 0.002
+#: the newest commit's weight in that moving average
+COMMIT_AVERAGE_WEIGHT = 0.1
 
 
 def dumps(value: Any) -> str:
@@ -201,14 +214,15 @@ class CommitterClosed(RuntimeError):
     """A commit was asked for after ``GroupCommitter.close()`` (or while the interpreter exits)."""
 
 
-_Done = Callable[[BaseException | None], None]
+#: a commit's outcome: the exception (None on success) and how long ``store.commit`` took
+_Done = Callable[[BaseException | None, float], None]
 
 
 class _Writer:
     """The commit thread: ``store.commit`` of each submitted batch, in order, one at a time.
 
-    Each outcome goes back to the loop with one ``call_soon_threadsafe(done, exc)`` (``exc`` None
-    on success), after the store's commit returned (durable). The thread starts at the first
+    Each outcome goes back to the loop with one ``call_soon_threadsafe(done, exc, seconds)``
+    (``exc`` None on success), after the store's commit returned (durable). The thread starts at the first
     submit and ends after ``close()`` (which waits for the commit in hand), when its committer is
     garbage-collected unclosed, or, idle, once the main thread has ended (the interpreter exits:
     as ``ThreadPoolExecutor``'s threads, it never holds the exit up beyond the commit in hand).
@@ -253,13 +267,15 @@ class _Writer:
             batch, done = job
             del job
             exc: BaseException | None = None
+            began = perf_counter()
             try:
                 store.commit(batch)
             except BaseException as e:  # handed to the waiters, as a future would
                 exc = e
+            seconds = perf_counter() - began
             del batch
             try:
-                loop.call_soon_threadsafe(done, exc)
+                loop.call_soon_threadsafe(done, exc, seconds)
             except RuntimeError:  # the loop is closed: nobody waits for the outcome any more
                 pass
             del done, exc
@@ -281,11 +297,21 @@ class _Writer:
 
 
 class GroupCommitter:
-    """Collects changes on the loop thread; writes them in batches from one writer thread."""
+    """Collects changes on the loop thread; commits them in batches, on the loop while commits are
+    quick, else on one writer thread.
 
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    ``inline_below``: the moving average of commit times under which commits are made on the loop
+    (0: always on the writer thread).
+    """
+
+    def __init__(
+        self, store: Store, loop: asyncio.AbstractEventLoop, *, inline_below: float = INLINE_COMMIT_SECONDS
+    ) -> None:
         self.store = store
         self.loop = loop
+        self.inline_below = inline_below
+        self.commit_seconds = 0.0  # moving average of store.commit's time
+        self._closed = False
         self._writer = _Writer(store, loop)
         weakref.finalize(self, self._writer.stop)  # an unclosed committer does not leak its thread
         # store maintenance (DuckDB: folding the journal into the tables) runs beside the commits
@@ -448,9 +474,12 @@ class GroupCommitter:
             self._resolve(pending, exc)
             return
         rows = len(batch)
+        if self.commit_seconds < self.inline_below:
+            self._commit_inline(pending, batch, rows)
+            return
 
-        def done(exc: BaseException | None) -> None:
-            self._done(pending, exc, rows)
+        def done(exc: BaseException | None, seconds: float) -> None:
+            self._done(pending, exc, rows, seconds)
 
         try:
             self._writer.submit(batch, done)
@@ -460,8 +489,30 @@ class GroupCommitter:
             return
         self._inflight = pending
 
-    def _done(self, pending: _Pending, exc: BaseException | None, n: int) -> None:
+    def _commit_inline(self, pending: _Pending, batch: Batch, rows: int) -> None:
+        """``store.commit`` on the loop thread: nothing else runs on the loop until it returned."""
+        if self._closed:
+            exc = CommitterClosed("the group committer is closed")
+            log.error("commit refused: %s", exc)
+            self._resolve(pending, exc)
+            return
+        self._inflight = pending
+        began = perf_counter()
+        try:
+            self.store.commit(batch)
+        except Exception as e:
+            self._done(pending, e, rows, perf_counter() - began)
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: the waiters learn, the loop ends
+            self._inflight = None
+            self._resolve(pending, e)
+            raise
+        else:
+            self._done(pending, None, rows, perf_counter() - began)
+
+    def _done(self, pending: _Pending, exc: BaseException | None, n: int, seconds: float) -> None:
         self._inflight = None
+        w = COMMIT_AVERAGE_WEIGHT
+        self.commit_seconds = (1.0 - w) * self.commit_seconds + w * seconds
         if exc is None:
             self.commits += 1
             self.rows += n
@@ -516,6 +567,7 @@ class GroupCommitter:
     def close(self) -> None:
         """Wait for the commit in flight and the maintenance in progress; later commits are refused
         (their waiters get ``CommitterClosed``). ``flush()`` first to have everything written."""
+        self._closed = True
         if self._lazy_timer is not None:
             self._lazy_timer.cancel()
             self._lazy_timer = None

@@ -1,9 +1,12 @@
-"""The group committer's writer thread (``engine/commit.py``) over a real DuckDB store.
+"""The group committer (``engine/commit.py``) over a real DuckDB store.
 
 What it must keep: a waiter is resolved only after ``store.commit`` returned for its batch; one
-commit in flight at a time, in order, on the writer thread; a failed commit fails exactly its
-batch's waiters; a cancelled waiter does not disturb the others; ``close()`` waits for the commit in
-hand and refuses later ones; the thread ends with ``close()`` or when the committer is dropped.
+commit in flight at a time, in order; a failed commit fails exactly its batch's waiters; a cancelled
+waiter does not disturb the others; ``close()`` waits for the commit in hand and refuses later ones;
+the writer thread ends with ``close()`` or when the committer is dropped. Quick commits are made on
+the loop thread; once the store's commits are slow, on the writer thread, and back when they are
+quick again. Most tests hold a commit in the store (a slow disk), so they use the writer thread
+(``inline_below=0``), as a slow disk would.
 """
 
 from __future__ import annotations
@@ -11,13 +14,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from conductor_lab.engine.commit import LAZY_COMMIT_SECONDS, CommitterClosed, GroupCommitter
+from conductor_lab.engine.commit import (
+    INLINE_COMMIT_SECONDS,
+    LAZY_COMMIT_SECONDS,
+    CommitterClosed,
+    GroupCommitter,
+)
 from conductor_lab.engine.store.base import Batch, LogRow, TransitionRow
 from conductor_lab.engine.store.duckdb import DuckDBStore
 from tests.conftest import wait_until
@@ -30,6 +39,7 @@ class RecordingStore(DuckDBStore):
     def __init__(self, path: str | Path, release: threading.Event | None = None) -> None:
         super().__init__(path)
         self.release = release  # when set: each commit waits for it (a slow disk)
+        self.delay = 0.0  # seconds each commit takes at least (a slow disk)
         self.calls: list[tuple[str, list[str]]] = []
         self.running = 0
         self.most_running = 0
@@ -42,6 +52,8 @@ class RecordingStore(DuckDBStore):
         try:
             if self.release is not None:
                 assert self.release.wait(10), "the test never released the commit"
+            if self.delay:
+                time.sleep(self.delay)
             super().commit(batch)
             self.calls.append((threading.current_thread().name, [r.log for r in batch.logs]))
         finally:
@@ -61,11 +73,13 @@ def run(
     store: DuckDBStore,
     body: Callable[[GroupCommitter], Awaitable[None]],
     release: threading.Event | None = None,
+    inline_below: float = 0.0,
 ) -> None:
-    """``body`` with a committer on a fresh loop; then (a held store released) flush and close."""
+    """``body`` with a committer on a fresh loop; then (a held store released) flush and close.
+    Commits go to the writer thread unless ``inline_below`` says otherwise."""
 
     async def main() -> None:
-        c = GroupCommitter(store, asyncio.get_running_loop())
+        c = GroupCommitter(store, asyncio.get_running_loop(), inline_below=inline_below)
         try:
             await body(c)
         finally:
@@ -168,7 +182,7 @@ def test_close_waits_for_the_commit_in_hand_and_refuses_later_ones(tmp_path: Pat
 
     async def main() -> None:
         before = writer_threads()  # of other tests' committers, if any are still alive
-        c = GroupCommitter(store, asyncio.get_running_loop())
+        c = GroupCommitter(store, asyncio.get_running_loop(), inline_below=0.0)
         c.log(LogRow("t1", 1, "in hand"))
         waiter = c.barrier()
         await asyncio.sleep(0)
@@ -194,7 +208,7 @@ def test_the_writer_thread_ends_when_an_unclosed_committer_is_dropped(tmp_path: 
 
     async def main() -> weakref.ref[GroupCommitter]:
         before = writer_threads()
-        c = GroupCommitter(store, asyncio.get_running_loop())
+        c = GroupCommitter(store, asyncio.get_running_loop(), inline_below=0.0)
         c.log(LogRow("t1", 1, "x"))
         await c.barrier()
         threads.extend(writer_threads() - before)
@@ -205,6 +219,95 @@ def test_the_writer_thread_ends_when_an_unclosed_committer_is_dropped(tmp_path: 
     assert ref() is None
     assert len(threads) == 1
     wait_until(lambda: not threads[0].is_alive(), what="the writer thread to end")
+    store.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# Commits on the loop thread while the store's commits are quick
+
+
+def test_quick_commits_are_made_on_the_loop_thread_without_a_writer(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+    loop_thread = threading.current_thread().name
+
+    async def body(c: GroupCommitter) -> None:
+        before = writer_threads()
+        c.log(LogRow("t1", 1, "one"))
+        waiter = c.barrier()
+        assert not waiter.done() and store.calls == []  # committed at the kick, not in barrier()
+        await waiter
+        c.log(LogRow("t1", 2, "two"))
+        c.log(LogRow("t1", 3, "three"))
+        await c.barrier()
+        assert store.calls == [(loop_thread, ["one"]), (loop_thread, ["two", "three"])]
+        assert c.commits == 2 and c.idle
+        assert 0.0 < c.commit_seconds < INLINE_COMMIT_SECONDS
+        assert not writer_threads() - before  # no thread was started for them
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    assert logged(store, "t1") == ["one", "two", "three"]
+    store.close()
+
+
+def test_a_failed_inline_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+
+    async def body(c: GroupCommitter) -> None:
+        bad = TransitionRow("soon", "wf1", None, None, None, "RUNNING", None)  # type: ignore[arg-type]
+        c.transition(bad)
+        c.log(LogRow("t1", 1, "lost with the batch"))
+        results = await asyncio.gather(c.barrier(), c.barrier(), return_exceptions=True)
+        assert all(isinstance(r, TypeError | ValueError) for r in results), results
+        assert c.commits == 0 and c.idle
+        c.log(LogRow("t1", 2, "kept"))
+        await c.barrier()
+        assert c.commits == 1
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    assert logged(store, "t1") == ["kept"]
+    store.close()
+
+
+def test_slow_commits_move_to_the_writer_thread_and_back_when_quick(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+    loop_thread = threading.current_thread().name
+
+    async def commit_one(c: GroupCommitter, i: int) -> str:
+        c.log(LogRow("t1", i, f"l{i}"))
+        await c.barrier()
+        return store.calls[-1][0]
+
+    async def body(c: GroupCommitter) -> None:
+        store.delay = INLINE_COMMIT_SECONDS * 3  # a slow disk
+        slow = [await commit_one(c, i) for i in range(12)]
+        assert slow[0] == loop_thread  # no average yet: the first is made on the loop
+        assert slow[-1] == "conductor-lab-commit", slow  # the average passed the limit
+        switched = slow.index("conductor-lab-commit")
+        assert set(slow[switched:]) == {"conductor-lab-commit"}  # and it stays there while slow
+        store.delay = 0.0  # the disk is quick again
+        quick = [await commit_one(c, 100 + i) for i in range(40)]
+        assert quick[-1] == loop_thread, quick  # the average fell below the limit again
+        assert c.commit_seconds < INLINE_COMMIT_SECONDS
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    assert len(logged(store, "t1")) == 52
+    store.close()
+
+
+def test_close_refuses_inline_commits_too(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+
+    async def main() -> None:
+        c = GroupCommitter(store, asyncio.get_running_loop())
+        c.log(LogRow("t1", 1, "kept"))
+        await c.barrier()
+        c.close()
+        c.log(LogRow("t1", 2, "too late"))
+        with pytest.raises(CommitterClosed):
+            await c.barrier()
+
+    asyncio.run(main())
+    assert logged(store, "t1") == ["kept"]
     store.close()
 
 

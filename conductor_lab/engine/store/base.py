@@ -168,14 +168,15 @@ class SearchQuery(NamedTuple):
 class Store(Protocol):
     """What the engine needs from durable storage.
 
-    ``commit`` is called from one writer thread at a time; read methods may be called from other
-    threads concurrently and must see only committed data.
+    ``commit`` is called by one thread at a time (the event loop's while commits are quick, else a
+    writer thread's; ``engine/commit.py``); read methods may be called from other threads
+    concurrently and must see only committed data.
     """
 
     def commit(self, batch: Batch) -> None: ...
 
     def needs_maintenance(self) -> bool:
-        """True when the store wants ``maintain()`` to run on the writer thread soon."""
+        """True when the store wants ``maintain()`` to run soon (on the committer's maintenance thread)."""
         ...
 
     def maintain(self) -> None:

@@ -39,7 +39,8 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   DuckDB 2.0.1 setting): a process crash still loses nothing (the OS has the bytes), an OS crash or
   power cut may. It is the benchmarks' "no fsync" mode. ``":memory:"`` stores have no log at all.
 
-Threads: commits run on one writer thread (``_wlock``), the fold on another (``_mlock``, its own
+Threads: commits run on one thread at a time (``_wlock``; the event loop's, or the group
+committer's writer thread once commits are slow), the fold on another (``_mlock``, its own
 connection); every read opens its own cursor (about 50 us) so readers in many threads never share
 one and see only committed data. DuckDB releases the GIL while it works, but each statement
 re-acquires it: fewer statements per fold also means less GIL contention with the event loop.
