@@ -127,6 +127,9 @@ def render(doc: dict[str, Any], url: str) -> str:
         f"  commits    p50 {_ms(commit.get('p50Ms'))}, p99 {_ms(commit.get('p99Ms'))} over the last "
         f"{commit.get('samples', 0):,} group commits ({commit.get('commits', 0):,} since start)",
     ]
+    if commit.get("path"):
+        where = "the event loop" if commit["path"] == "loop" else "the writer thread (commits are slow)"
+        lines.append(f"             made on {where}, store commit average {_ms(commit.get('averageMs'))}")
     unfolded = journal.get("unfoldedRecords")
     if unfolded is None:
         lines.append("  fold lag   n/a (no commit log)")

@@ -453,6 +453,11 @@ class GroupCommitter:
         return done
 
     @property
+    def on_loop(self) -> bool:
+        """The next commit is made on the loop thread (the moving average is below the limit)."""
+        return self.commit_seconds < self.inline_below
+
+    @property
     def idle(self) -> bool:
         return self._inflight is None and self._open.empty()
 
@@ -474,7 +479,7 @@ class GroupCommitter:
             self._resolve(pending, exc)
             return
         rows = len(batch)
-        if self.commit_seconds < self.inline_below:
+        if self.on_loop:
             self._commit_inline(pending, batch, rows)
             return
 

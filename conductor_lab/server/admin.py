@@ -94,6 +94,9 @@ async def server_status(ctx: ServerContext) -> dict[str, Any]:
             "p50Ms": _ms(percentile(latencies, 50)),
             "p99Ms": _ms(percentile(latencies, 99)),
             "source": COMMIT_SOURCE.format(n=len(latencies)),
+            # where commits are made now: the event loop while they are quick, else a writer thread
+            "path": "loop" if ex.committer.on_loop else "thread",
+            "averageMs": _ms(ex.committer.commit_seconds),
         },
         "journal": {
             "unfoldedRecords": log_state.get("unfolded_records"),

@@ -58,6 +58,7 @@ def test_status_document(busy: tuple[ServerProcess, list[str], str]) -> None:
     assert doc["queues"] == {tt: k + 1 for k, tt in enumerate(types)}
     assert list(doc["queues"]) == list(reversed(types)), "largest first"
     assert doc["commit"]["samples"] >= 1 and 0 < doc["commit"]["p50Ms"] <= doc["commit"]["p99Ms"]
+    assert doc["commit"]["path"] in ("loop", "thread") and doc["commit"]["averageMs"] > 0
     assert doc["journal"]["unfoldedRecords"] >= 0 and doc["journal"]["foldLagSeconds"] >= 0
     assert doc["archive"] is None or isinstance(doc["archive"], dict)
     assert doc["metrics"] is True
@@ -135,4 +136,7 @@ def test_render_archive_and_missing_figures() -> None:
     assert "p50 n/a, p99 n/a" in out
     assert "archive    1,500 workflows in 3 Parquet files, 2.0 KiB" in out
     assert "fold lag   n/a" in out
+    assert "made on" not in out  # a server that does not say where it commits
+    slow = render({**doc, "commit": {**doc["commit"], "path": "thread", "averageMs": 4.5}}, "h:1")
+    assert "made on the writer thread (commits are slow), store commit average 4.50 ms" in slow
     assert "archive    none" in render({**doc, "archive": {"workflows": 0, "files": 0, "bytes": 0}}, "h:1")
