@@ -222,10 +222,11 @@ class _Writer:
     """The commit thread: ``store.commit`` of each submitted batch, in order, one at a time.
 
     Each outcome goes back to the loop with one ``call_soon_threadsafe(done, exc, seconds)``
-    (``exc`` None on success), after the store's commit returned (durable). The thread starts at the first
-    submit and ends after ``close()`` (which waits for the commit in hand), when its committer is
-    garbage-collected unclosed, or, idle, once the main thread has ended (the interpreter exits:
-    as ``ThreadPoolExecutor``'s threads, it never holds the exit up beyond the commit in hand).
+    (``exc`` None on success), after the store's commit returned (durable). The thread starts at
+    the first submit and ends after ``close()`` (which waits for the commit in hand), when its
+    committer is garbage-collected unclosed, or, idle, once the main thread has ended (the
+    interpreter exits: as ``ThreadPoolExecutor``'s threads, it never holds the exit up beyond the
+    commit in hand).
     It holds no reference to the committer, only to the store, the loop and the queued jobs.
     """
 

@@ -135,7 +135,8 @@ def test_one_commit_in_flight_in_order_while_the_next_batch_grows(tmp_path: Path
     store.close()
 
 
-def test_a_failed_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inline_below", [0.0, INLINE_COMMIT_SECONDS], ids=["writer-thread", "on-the-loop"])
+def test_a_failed_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: Path, inline_below: float) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
     async def body(c: GroupCommitter) -> None:
@@ -147,12 +148,12 @@ def test_a_failed_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: 
         results = await asyncio.gather(w1, w2, return_exceptions=True)
         assert all(isinstance(r, TypeError | ValueError) for r in results), results
         assert c.failed is results[0]
-        assert c.commits == 0
+        assert c.commits == 0 and c.idle
         c.log(LogRow("t1", 2, "kept"))
         await c.barrier()
         assert c.commits == 1
 
-    run(store, body)
+    run(store, body, inline_below=inline_below)
     assert logged(store, "t1") == ["kept"]
     store.close()
 
@@ -246,25 +247,6 @@ def test_quick_commits_are_made_on_the_loop_thread_without_a_writer(tmp_path: Pa
 
     run(store, body, inline_below=INLINE_COMMIT_SECONDS)
     assert logged(store, "t1") == ["one", "two", "three"]
-    store.close()
-
-
-def test_a_failed_inline_commit_fails_its_waiters_and_the_next_batch_commits(tmp_path: Path) -> None:
-    store = RecordingStore(tmp_path / "c.duckdb")
-
-    async def body(c: GroupCommitter) -> None:
-        bad = TransitionRow("soon", "wf1", None, None, None, "RUNNING", None)  # type: ignore[arg-type]
-        c.transition(bad)
-        c.log(LogRow("t1", 1, "lost with the batch"))
-        results = await asyncio.gather(c.barrier(), c.barrier(), return_exceptions=True)
-        assert all(isinstance(r, TypeError | ValueError) for r in results), results
-        assert c.commits == 0 and c.idle
-        c.log(LogRow("t1", 2, "kept"))
-        await c.barrier()
-        assert c.commits == 1
-
-    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
-    assert logged(store, "t1") == ["kept"]
     store.close()
 
 
