@@ -18,6 +18,12 @@ dirty records are serialised (on the loop thread, so the snapshot is consistent)
 
 Both measure each commit, so the average follows the disk both ways.
 
+A commit that is due waits up to ``COMMIT_YIELDS`` loop turns while other callbacks are ready to
+run and fewer than ``COMMIT_YIELD_WAITERS`` requests wait for it: requests that were read in the
+meantime (their handlers are queued behind the commit) mark their changes first and share its
+``fdatasync``, instead of each paying one of their own. A large batch commits at once: under
+load, waiting longer costs its requests more than the shared ``fdatasync`` saves.
+
 A request that changed state awaits ``barrier()`` before answering: the future resolves when
 everything marked so far is durable.
 """
@@ -66,6 +72,16 @@ WRITER_IDLE_CHECK_SECONDS = 1.0
 INLINE_COMMIT_SECONDS = 0.002
 #: the newest commit's weight in that moving average
 COMMIT_AVERAGE_WEIGHT = 0.1
+#: loop turns a due commit lets pass while other callbacks are ready (they may join its batch)...
+COMMIT_YIELDS = 4
+#: ...as long as fewer requests than this wait for it (a batch this large commits at once)
+COMMIT_YIELD_WAITERS = 4
+
+
+def others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Other callbacks are queued to run on ``loop`` now. Reads the ready queue of asyncio's own
+    event loops (``_ready``, not public API); on a loop without one, False: commits go at once."""
+    return bool(getattr(loop, "_ready", None))
 
 
 def dumps(value: Any) -> str:
@@ -321,6 +337,7 @@ class GroupCommitter:
         self._open = _Pending(loop)
         self._inflight: _Pending | None = None
         self._kick_scheduled = False
+        self._yields = 0  # loop turns the scheduled commit has let pass (COMMIT_YIELDS)
         self.lazy = False  # see deferred()
         self._lazy_timer: asyncio.TimerHandle | None = None
         self.commits = 0
@@ -342,13 +359,14 @@ class GroupCommitter:
         return pending
 
     def _due(self, pending: _Pending) -> None:
-        """``pending`` is to be committed now: on the next loop turn, or after the one in flight."""
+        """``pending`` is to be committed now: on the next loop turn (after the callbacks queued
+        by then, see ``_scheduled_kick``), or after the one in flight."""
         pending.urgent = True
         if not pending.first:
             pending.first = perf_counter()
         if not self._kick_scheduled:
             self._kick_scheduled = True
-            self.loop.call_soon(self._kick)
+            self.loop.call_soon(self._scheduled_kick)
 
     def _arm_lazy(self) -> None:
         """The open batch holds only deferred marks: commit it ``LAZY_COMMIT_SECONDS`` from now."""
@@ -461,6 +479,20 @@ class GroupCommitter:
     @property
     def idle(self) -> bool:
         return self._inflight is None and self._open.empty()
+
+    def _scheduled_kick(self) -> None:
+        """The commit ``_due`` scheduled: after the callbacks queued behind it (up to
+        ``COMMIT_YIELDS`` loop turns), so that requests read meanwhile join its batch."""
+        if (
+            self._yields < COMMIT_YIELDS
+            and len(self._open.waiters) < COMMIT_YIELD_WAITERS
+            and others_ready(self.loop)
+        ):
+            self._yields += 1
+            self.loop.call_soon(self._scheduled_kick)
+            return
+        self._yields = 0
+        self._kick()
 
     def _kick(self) -> None:
         self._kick_scheduled = False

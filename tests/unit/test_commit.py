@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conductor_lab.engine.commit import (
+    COMMIT_YIELDS,
     INLINE_COMMIT_SECONDS,
     LAZY_COMMIT_SECONDS,
     CommitterClosed,
@@ -361,8 +362,7 @@ def test_deferred_marks_during_a_commit_follow_it_after_the_delay(tmp_path: Path
     async def body(c: GroupCommitter) -> None:
         c.log(LogRow("t1", 1, "created"))
         first = c.barrier()
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)  # the first commit is in flight (held by the store)
+        await asyncio.to_thread(wait_until, lambda: store.running == 1, what="the first commit in the writer")
         with c.deferred():
             c.log(LogRow("t1", 2, "delivered"))
         release.set()
@@ -376,4 +376,49 @@ def test_deferred_marks_during_a_commit_follow_it_after_the_delay(tmp_path: Path
         assert [logs for _, logs in store.calls] == [["created"], ["delivered"]]
 
     run(store, body, release)
+    store.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# A due commit lets the callbacks queued behind it run first (requests read meanwhile)
+
+
+def test_callbacks_queued_behind_a_due_commit_join_its_batch(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+    loop_thread = threading.current_thread().name
+
+    async def body(c: GroupCommitter) -> None:
+        loop = asyncio.get_running_loop()
+        c.log(LogRow("t1", 1, "first"))  # the commit is due: scheduled for the next loop turn
+        waiter = c.barrier()
+        # two more requests' handlers, queued after the commit (as when they were read meanwhile)
+        loop.call_soon(c.log, LogRow("t1", 2, "second"))
+        loop.call_soon(lambda: loop.call_soon(c.log, LogRow("t1", 3, "third")))  # a turn later
+        await waiter
+        assert store.calls == [(loop_thread, ["first", "second", "third"])]
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    store.close()
+
+
+def test_a_due_commit_waits_a_bounded_number_of_loop_turns(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path / "c.duckdb")
+    turns = [0]
+    busy = [True]
+
+    def spin() -> None:  # something always ready to run: the commit must not wait for it to end
+        turns[0] += 1
+        if busy[0]:
+            asyncio.get_running_loop().call_soon(spin)
+
+    async def body(c: GroupCommitter) -> None:
+        asyncio.get_running_loop().call_soon(spin)
+        c.log(LogRow("t1", 1, "x"))
+        at = turns[0]
+        await c.barrier()
+        busy[0] = False
+        assert len(store.calls) == 1
+        assert turns[0] - at <= COMMIT_YIELDS + 3, turns[0] - at
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
     store.close()
