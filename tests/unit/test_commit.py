@@ -304,8 +304,8 @@ def test_deferred_marks_wait_for_the_next_commit_that_is_needed(tmp_path: Path) 
     async def body(c: GroupCommitter) -> None:
         with c.deferred():
             c.log(LogRow("t1", 1, "delivered"))
-        await asyncio.sleep(0)  # a loop turn: an ordinary mark would be committing now
-        await asyncio.sleep(0)
+        for _ in range(COMMIT_YIELDS + 2):  # loop turns: an ordinary mark would be committing by now
+            await asyncio.sleep(0)
         assert store.calls == [] and not c.idle
         c.log(LogRow("t1", 2, "updated"))  # an ordinary change: both go in one commit
         await c.barrier()
@@ -415,8 +415,10 @@ def test_a_due_commit_waits_a_bounded_number_of_loop_turns(tmp_path: Path) -> No
         asyncio.get_running_loop().call_soon(spin)
         c.log(LogRow("t1", 1, "x"))
         at = turns[0]
-        await c.barrier()
-        busy[0] = False
+        try:
+            await asyncio.wait_for(c.barrier(), 10)  # unbounded waiting would never commit
+        finally:
+            busy[0] = False
         assert len(store.calls) == 1
         assert turns[0] - at <= COMMIT_YIELDS + 3, turns[0] - at
 
