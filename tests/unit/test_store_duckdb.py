@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,10 @@ def test_logs_keep_insertion_order_across_batches(tmp_path: Path) -> None:
     s.checkpoint()
     s.commit(Batch(logs=[LogRow("t", 7, "c"), LogRow("t", 1, "zero"), LogRow("u", 7, "other")]))
     assert [r.log for r in s.get_task_logs("t")] == ["zero", "a", "b", "c"]
+    # one fold of many batches keeps commit order too (ties on created_time are read by rowid)
+    for i in range(0, 6000, 1000):
+        s.commit(Batch(logs=[LogRow("many", 5, str(n)) for n in range(i, i + 1000)]))
+    assert [r.log for r in s.get_task_logs("many")] == [str(n) for n in range(6000)]
     s.close()
 
 
@@ -606,20 +610,24 @@ def test_row_check_accepts_exactly_what_pyarrow_accepts(table: Any) -> None:
             table.check([tuple(base), row])
 
 
-class _FailLast(DuckDBStore):
-    """Materialization fails at its last statement, after every real one has run."""
-
-    def _materialize_sql(self, present: Collection[str] | None = None) -> list[str]:
-        bad = "INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')"
-        return [*super()._materialize_sql(present), bad]
+def _apply_then_fail(fold: Any, con: duckdb.DuckDBPyConnection) -> None:
+    """A fold that fails at its last statement, after every real one has run."""
+    _REAL_APPLY(fold, con)
+    con.execute("INSERT INTO cl_tasks (task_id, seq) VALUES ('zz', 'not a number')")
 
 
-def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path) -> None:
+_REAL_APPLY = duckdb_store._Fold.apply
+
+
+def test_failed_materialization_leaves_tables_and_journal_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = open_store(tmp_path)
     s.commit(full_batch())
     before = dump(s)
     s.close()
-    f = _FailLast(tmp_path / "store.duckdb")
+    monkeypatch.setattr(duckdb_store._Fold, "apply", _apply_then_fail)
+    f = DuckDBStore(tmp_path / "store.duckdb")
     change = Batch(
         workflows=[wf("w1", payload="changed")],
         tasks=[task("t7", "w1", 7)],
@@ -639,6 +647,7 @@ def test_failed_materialization_leaves_tables_and_journal_intact(tmp_path: Path)
     assert f._pending == 1 and logged(tmp_path) == [2]  # still pending, still in the log
     f.close()  # materialization fails again; the log stays
     assert logged(tmp_path) == [2]
+    monkeypatch.undo()
     s = open_store(tmp_path)  # a working store applies the log at open: nothing was lost
     assert s.get_workflow("w2") is None
     assert s.get_task("t7") is not None
@@ -1123,15 +1132,46 @@ def test_commits_and_folds_do_not_load_pandas(tmp_path: Path) -> None:
     assert out == "[]"
 
 
-def test_fold_runs_only_the_statement_groups_its_records_need() -> None:
-    groups = duckdb_store.MATERIALIZE_GROUPS
-    store = DuckDBStore.__new__(DuckDBStore)  # the statement choice needs no open file
-    assert list(store._materialize_sql()) == list(duckdb_store.MATERIALIZE_SQL)
-    tasks_only = store._materialize_sql({"t"})
-    assert tasks_only == list(dict(groups)[("t",)]) and any("cl_tasks" in sql for sql in tasks_only)
-    # a definition delete alone still runs its definitions group
-    assert store._materialize_sql({"tdd"}) == list(dict(groups)[("td", "tdd")])
-    assert store._materialize_sql(set()) == []
-    # every batch key the fold reads belongs to exactly one group (nothing can be skipped by mistake)
-    keys = [k for ks, _ in groups for k in ks]
-    assert len(keys) == len(set(keys)) and set(keys) | {"wfd", "tkd"} == set(duckdb_store._FOLD_KEYS)
+def test_fold_hands_duckdb_only_what_ends_in_the_tables() -> None:
+    """The fold merges its batches in commit order before DuckDB sees them: the newest row per
+    key, a definition's last upsert or delete (a delete before an upsert within one batch), the
+    first snapshot per id, appends in order. Decoded rows (lists) merge as committed ones."""
+    fold = duckdb_store._Fold()
+    fold.add(
+        Batch(
+            tasks=[task("t1", "w1", 1), task("t2", "w1", 2)],
+            task_defs=[TaskDefRow("a", "{}"), TaskDefRow("b", "{}")],
+            snapshots=[("s1", "first")],
+            transitions=[TransitionRow(1, "w1", "t1", "r", "SIMPLE", "SCHEDULED", None)],
+        )
+    )
+    done = task("t1", "w1", 1, status="COMPLETED")
+    fold.add(
+        duckdb_store.decode_batch(
+            duckdb_store.encode_batch(
+                Batch(
+                    tasks=[done],
+                    task_def_deletes=["a", "b"],
+                    task_defs=[TaskDefRow("b", '{"v":2}')],
+                    snapshots=[("s1", "second")],
+                    transitions=[TransitionRow(2, "w1", "t1", "r", "SIMPLE", "COMPLETED", None)],
+                    workflow_def_deletes=[("wf", 1)],
+                    workflow_deletes=["w9"],
+                )
+            )
+        )
+    )
+    assert list(fold.tasks) == ["t1", "t2"] and list(fold.tasks["t1"]) == list(done)
+    assert fold.task_defs == {"a": None, "b": ["b", '{"v":2}']}
+    assert fold.snapshots == {"s1": ("s1", "first")}
+    assert [r[0] for r in fold.transitions] == [1, 2]
+    assert fold.workflow_defs == {("wf", 1): None} and list(fold.workflow_deletes) == ["w9"]
+    assert not fold.workflows and not fold.logs and not fold.poll_data
+
+
+def test_decoded_batches_encode_as_committed() -> None:
+    text = duckdb_store.encode_batch(full_batch())
+    assert duckdb_store.encode_batch(duckdb_store.decode_batch(text)) == text
+    # a record of an earlier version lacks the later keys
+    old = duckdb_store.decode_batch('{"td":[["t","{}"]],"tdd":[],"wfd":[]}')
+    assert old.task_defs == [["t", "{}"]] and old.event_handlers == [] and len(old) == 1

@@ -55,7 +55,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import orjson
 
 from conductor_lab.engine.store.base import ArchivingStore
 from conductor_lab.engine.store.journal import CRASH_ENV, CrashPoints, crash_points
@@ -667,10 +666,9 @@ class ParquetArchive:
         store = self.store
         with store._wlock:
             records = list(store._records)
-        for _, text in records:
-            b = orjson.loads(text)
-            touched = {r[0] for r in b.get("w", ())} | {r[1] for r in b.get("t", ())}
-            touched |= {r[1] for r in b.get("x", ())} | set(b.get("wfd", ()))
+        for _, b, _ in records:
+            touched = {r[0] for r in b.workflows} | {r[1] for r in b.tasks}
+            touched |= {r[1] for r in b.transitions} | set(b.workflow_deletes)
             if touched & ids:
                 raise BatchAbandoned(f"a commit not folded yet changes workflows of the batch: {sorted(touched & ids)[:3]}")
 

@@ -170,7 +170,9 @@ class Store(Protocol):
 
     ``commit`` is called by one thread at a time (the event loop's while commits are quick, else a
     writer thread's; ``engine/commit.py``); read methods may be called from other threads
-    concurrently and must see only committed data.
+    concurrently and must see only committed data. A store may keep the committed ``Batch``
+    object until it has applied it (DuckDB: until the fold): callers do not change a batch after
+    ``commit`` (the group committer builds a new one for each commit).
     """
 
     def commit(self, batch: Batch) -> None: ...

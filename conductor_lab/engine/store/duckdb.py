@@ -10,14 +10,15 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   of CPU per commit. ``commit`` first checks that the rows convert to the tables' column types
   (``_Table.check``), so a bad row is refused before it reaches the log. The record also stays in
   memory (``_records``) until it is folded.
-* ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it inserts
-  them into ``cl_journal`` (one statement: two list parameters, unnested), runs the fold SQL over ``cl_journal`` (``from_json``
-  + ``unnest``, newest row per key, "delete the keys, then insert" for upserts, the later of
-  upsert/delete for definitions and event handlers, ``INSERT OR IGNORE`` for snapshots, appends
-  for transitions, logs and event executions: no per-row Python, the GIL is free), deletes those
-  ``cl_journal`` rows and records ``journal_folded_seq`` in ``cl_meta``; after its COMMIT the log
-  segments that hold only folded records are deleted. A fold starts by rotating the log to a new
-  segment (under the writer lock), so the older segments hold exactly what it folds.
+* ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it merges
+  their batches in Python first (``_Fold``: the newest row per key, the later of upsert/delete for
+  definitions and event handlers, the first snapshot per id, appends in commit order), then hands
+  each table's merged rows to DuckDB as one JSON text parameter, parsed there (``from_json``, the
+  GIL released): rows into a temp table, delete their keys, insert them (the derived search
+  columns computed from the JSON). It records ``journal_folded_seq`` in ``cl_meta`` in the same
+  transaction; after its COMMIT the log segments that hold only folded records are deleted. A
+  fold starts by rotating the log to a new segment (under the writer lock), so the older segments
+  hold exactly what it folds.
   It runs on its own connection beside the commits (the group committer calls ``maintain`` on its
   own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before every
   read (reads see every acknowledged batch), at close and at open. One fold transaction takes at
@@ -27,8 +28,8 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   flight at a crash, never acknowledged) is cut off with a warning; any other bad frame refuses the
   open (``JournalCorruption``). Records with ``seq <= journal_folded_seq`` are already in the
   tables (a crash between a fold's COMMIT and the segment deletion) and are skipped; the rest are
-  folded at once. ``cl_journal`` rows left by files of earlier versions (which committed there)
-  are folded too. ``seq`` goes on from the largest of the three.
+  decoded (``decode_batch``) and folded at once. ``cl_journal`` rows left by files of earlier
+  versions (which committed there) are folded too. ``seq`` goes on from the largest of the three.
 * Checkpoints: DuckDB's automatic checkpoint stalled whatever committed across 16 MiB of WAL, so
   its threshold is raised and the materializer checkpoints once the WAL passes
   ``CHECKPOINT_WAL_BYTES``; commits never wait for it (they do not use DuckDB).
@@ -53,7 +54,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -87,7 +88,7 @@ from conductor_lab.engine.store.duckdb_search import (
     page_union,
 )
 from conductor_lab.engine.store.duckdb_views import create_views
-from conductor_lab.engine.store.journal import CrashPoints, JournalLog, Record
+from conductor_lab.engine.store.journal import CrashPoints, JournalLog
 from conductor_lab.engine.store.migrations import SCHEMA_VERSION, migrate
 from conductor_lab.errors import InvalidInput
 
@@ -295,6 +296,9 @@ MATERIALIZE_MAX_BYTES = 16 * 1024 * 1024
 #: ``cl_meta`` key: the highest log seq whose record is in the tables.
 FOLDED_SEQ_KEY = "journal_folded_seq"
 
+#: a committed batch not folded yet: (seq, the batch, the size of its logged text)
+_Logged = tuple[int, Batch, int]
+
 
 def encode_batch(b: Batch) -> str:
     """A Batch as JSON text (rows as arrays in column order)."""
@@ -319,26 +323,148 @@ def encode_batch(b: Batch) -> str:
     ).decode()
 
 
-def _rows_sql(t: _Table, key: str) -> str:
-    """The journal's rows for one table, typed: ``(seq, <table columns>)``."""
+def decode_batch(text: str) -> Batch:
+    """``encode_batch``'s text back to a Batch (rows as lists); keys an older version did not
+    write are empty."""
+    d = orjson.loads(text)
+    return Batch(
+        workflows=d.get("w") or [],
+        tasks=d.get("t") or [],
+        snapshots=d.get("s") or [],
+        transitions=d.get("x") or [],
+        logs=d.get("l") or [],
+        poll_data=d.get("p") or [],
+        task_defs=d.get("td") or [],
+        task_def_deletes=d.get("tdd") or [],
+        workflow_defs=d.get("wd") or [],
+        workflow_def_deletes=[(k[0], k[1]) for k in d.get("wdd") or ()],
+        workflow_deletes=d.get("wfd") or [],
+        task_deletes=d.get("tkd") or [],
+        event_handlers=d.get("eh") or [],
+        event_handler_deletes=d.get("ehd") or [],
+        event_executions=d.get("ee") or [],
+    )
+
+
+# ---------------------------------------------------------------------- the fold
+#
+# A fold merges its batches in Python first (commit order: the newest row per key, a definition's
+# later upsert or delete, appends in order; a dict assignment per row), so only what ends up in
+# the tables reaches DuckDB: about a third of the task rows (a task is logged scheduled, in
+# progress and done). Each table's rows then go to DuckDB as ONE JSON text parameter, parsed
+# there (``from_json``, the GIL released) and applied with a few statements per table.
+# docs/storage.md ("The fold merges in Python") has the figures.
+
+
+class _Fold:
+    """What a run of committed batches leaves in the tables."""
+
+    __slots__ = (
+        "workflows", "tasks", "snapshots", "transitions", "logs", "poll_data", "task_defs",
+        "workflow_defs", "event_handlers", "event_executions", "workflow_deletes", "task_deletes",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        # keyed tables: key -> the newest row; a definition's key -> None once deleted
+        self.workflows: dict[Any, Sequence[Any]] = {}
+        self.tasks: dict[Any, Sequence[Any]] = {}
+        self.snapshots: dict[Any, Sequence[Any]] = {}  # the first row per id (insert if absent)
+        self.poll_data: dict[Any, Sequence[Any]] = {}
+        self.task_defs: dict[Any, Sequence[Any] | None] = {}
+        self.workflow_defs: dict[Any, Sequence[Any] | None] = {}
+        self.event_handlers: dict[Any, Sequence[Any] | None] = {}
+        self.transitions: list[Sequence[Any]] = []
+        self.logs: list[Sequence[Any]] = []
+        self.event_executions: list[Sequence[Any]] = []
+        self.workflow_deletes: dict[str, None] = {}
+        self.task_deletes: dict[str, None] = {}
+
+    def add(self, b: Batch) -> None:
+        """Merge the next batch (within one batch a definition's delete comes before its upsert)."""
+        workflows, tasks = self.workflows, self.tasks
+        for w in b.workflows:
+            workflows[w[0]] = w
+        for t in b.tasks:
+            tasks[t[0]] = t
+        for snap in b.snapshots:
+            self.snapshots.setdefault(snap[0], snap)
+        self.transitions += b.transitions
+        self.logs += b.logs
+        for poll in b.poll_data:
+            self.poll_data[(poll[0], poll[1])] = poll
+        for name in b.task_def_deletes:
+            self.task_defs[name] = None
+        for td in b.task_defs:
+            self.task_defs[td[0]] = td
+        for name, version in b.workflow_def_deletes:
+            self.workflow_defs[(name, version)] = None
+        for wd in b.workflow_defs:
+            self.workflow_defs[(wd[0], wd[1])] = wd
+        for name in b.event_handler_deletes:
+            self.event_handlers[name] = None
+        for eh in b.event_handlers:
+            self.event_handlers[eh[0]] = eh
+        self.event_executions += b.event_executions
+        for wid in b.workflow_deletes:
+            self.workflow_deletes[wid] = None
+        for tid in b.task_deletes:
+            self.task_deletes[tid] = None
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write the merged rows into the tables (inside the caller's transaction)."""
+        _replace(con, TASK_DEFS, self.task_defs)
+        _replace(con, WORKFLOW_DEFS, self.workflow_defs)
+        if self.snapshots:
+            con.execute(_FOLD_SQL[SNAPSHOTS.name][0], [_json_rows(self.snapshots.values())])
+        _replace(con, WORKFLOWS, self.workflows)
+        _replace(con, TASKS, self.tasks)
+        for t, rows in ((TRANSITIONS, self.transitions), (TASK_LOGS, self.logs)):
+            if rows:
+                con.execute(_FOLD_SQL[t.name][0], [_json_rows(rows)])
+        _replace(con, POLL_DATA, self.poll_data)
+        _replace(con, EVENT_HANDLERS, self.event_handlers)
+        if self.event_executions:
+            con.execute(_FOLD_SQL[EVENT_EXECUTIONS.name][0], [_json_rows(self.event_executions)])
+        if self.workflow_deletes:
+            _delete_workflows(list(self.workflow_deletes))(con)
+        if self.task_deletes:
+            ids = [list(self.task_deletes)]
+            con.execute("DELETE FROM cl_task_logs WHERE list_contains(?::VARCHAR[], task_id)", ids)
+            con.execute("DELETE FROM cl_tasks WHERE list_contains(?::VARCHAR[], task_id)", ids)
+
+
+def _json_rows(rows: Iterable[Sequence[Any]]) -> str:
+    """Rows (tuples, NamedTuples or lists) as one JSON array of arrays."""
+    return orjson.dumps(list(rows), default=tuple).decode()
+
+
+def _typed_rows(columns: Sequence[tuple[str, str]]) -> str:
+    """The rows of a ``_json_rows`` parameter, typed. They come out in the parameter's order,
+    and an INSERT keeps it (DuckDB's ``preserve_insertion_order``, on by default): the append-only
+    tables' rowids follow commit order. (``generate_subscripts`` and ORDER BY cost ~30% more.)"""
     cols = ", ".join(
         (f"r[{i + 1}]" if typ == "VARCHAR" else f"CAST(r[{i + 1}] AS {typ})") + f" AS {col}"
-        for i, (col, typ) in enumerate(t.columns)
+        for i, (col, typ) in enumerate(columns)
     )
-    sql = (
-        f"SELECT _jseq, _i, {cols} FROM "
-        f"(SELECT seq AS _jseq, unnest(b.{key}) AS r, generate_subscripts(b.{key}, 1) AS _i FROM _j)"
-    )
-    if t.derived:
-        sql = f"SELECT *, {', '.join(f'{expr} AS {col}' for col, _, expr in t.derived)} FROM ({sql})"
-    return sql
+    return f"""SELECT {cols} FROM (SELECT unnest(from_json(?, '[["VARCHAR"]]')) AS r)"""
 
 
-def _latest_sql(t: _Table, key: str) -> str:
-    """The newest journal row per key of one table."""
+def _fold_sql(t: _Table) -> tuple[str, ...]:
+    """A table's fold statements. Keyed tables: (rows into ``_u``, delete their keys, insert
+    them with the derived columns, delete the keys of a ``_typed_rows`` parameter of keys);
+    append-only tables and snapshots: (insert the rows of a parameter,)."""
+    cols = ", ".join(c for c, _ in t.columns)
+    if not t.key:
+        return (f"INSERT INTO {t.name} ({cols}) {_typed_rows(t.columns)}",)
+    if t is SNAPSHOTS:
+        return (f"INSERT OR IGNORE INTO {t.name} ({cols}) {_typed_rows(t.columns)}",)
+    derived = "".join(f", {expr}" for _, _, expr in t.derived)
+    keys = [c for c in t.columns if c[0] in t.key]
     return (
-        f"SELECT * FROM ({_rows_sql(t, key)}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {', '.join(t.key)} ORDER BY _jseq DESC, _i DESC) = 1"
+        f"CREATE OR REPLACE TEMP TABLE _u AS {_typed_rows(t.columns)}",
+        f"DELETE FROM {t.name} USING _u WHERE {_match(t, '_u')}",
+        f"INSERT INTO {t.name} ({', '.join(t.all_columns)}) SELECT {cols}{derived} FROM _u",
+        f"DELETE FROM {t.name} USING ({_typed_rows(keys)}) AS _k WHERE {_match(t, '_k')}",
     )
 
 
@@ -346,75 +472,30 @@ def _match(t: _Table, other: str) -> str:
     return " AND ".join(f"{t.name}.{k} = {other}.{k}" for k in t.key)
 
 
-def _upsert_sql(t: _Table, key: str) -> list[str]:
-    cols = ", ".join(t.all_columns)
-    return [
-        f"CREATE OR REPLACE TEMP TABLE _u AS {_latest_sql(t, key)}",
-        f"DELETE FROM {t.name} USING _u WHERE {_match(t, '_u')}",
-        f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM _u",
-    ]
+def _replace(con: duckdb.DuckDBPyConnection, t: _Table, merged: Mapping[Any, Sequence[Any] | None]) -> None:
+    """Upsert a keyed table's merged rows; delete the keys merged to None."""
+    if not merged:
+        return
+    into_u, delete_u, insert_u, delete_keys = _FOLD_SQL[t.name]
+    rows = [r for r in merged.values() if r is not None]
+    if rows:
+        con.execute(into_u, [_json_rows(rows)])
+        con.execute(delete_u)
+    if len(rows) < len(merged):
+        gone = [k if isinstance(k, tuple) else (k,) for k, r in merged.items() if r is None]
+        con.execute(delete_keys, [_json_rows(gone)])
+    if rows:
+        con.execute(insert_u)
 
 
-def _definitions_sql(t: _Table, key: str, deletes: str) -> list[str]:
-    """Upserts and deletes of definitions: the later operation on a key wins."""
-    cols = ", ".join(c for c, _ in t.columns)
-    if len(t.key) == 1:
-        deleted = f"SELECT seq AS _jseq, unnest(b.{deletes}) AS {t.key[0]} FROM _j"
-    else:  # workflow definitions: [name, version]
-        deleted = (
-            f"SELECT _jseq, r[1] AS name, CAST(r[2] AS INTEGER) AS version "
-            f"FROM (SELECT seq AS _jseq, unnest(b.{deletes}) AS r FROM _j)"
-        )
-    keys = ", ".join(t.key)
-    on = " AND ".join(f"u.{k} = d.{k}" for k in t.key)
-    return [
-        f"CREATE OR REPLACE TEMP TABLE _u AS {_latest_sql(t, key)}",
-        f"CREATE OR REPLACE TEMP TABLE _d AS SELECT {keys}, max(_jseq) AS _jseq FROM ({deleted}) GROUP BY {keys}",
-        f"DELETE FROM {t.name} USING (SELECT {keys} FROM _u UNION SELECT {keys} FROM _d) AS k WHERE {_match(t, 'k')}",
-        f"INSERT INTO {t.name} ({cols}) SELECT {', '.join('u.' + c for c, _ in t.columns)} FROM _u AS u "
-        f"LEFT JOIN _d AS d ON {on} WHERE d._jseq IS NULL OR u._jseq >= d._jseq",  # in one batch: delete, then upsert
-    ]
-
-
-def _append_sql(t: _Table, key: str) -> list[str]:
-    cols = ", ".join(c for c, _ in t.columns)
-    return [f"INSERT INTO {t.name} ({cols}) SELECT {cols} FROM ({_rows_sql(t, key)}) ORDER BY _jseq, _i"]
-
-
-#: ``from_json`` structure of a journal row (see ``encode_batch``).
-_JOURNAL_SPEC = (
-    '{"w":[["VARCHAR"]],"t":[["VARCHAR"]],"s":[["VARCHAR"]],"x":[["VARCHAR"]],"l":[["VARCHAR"]],'
-    '"p":[["VARCHAR"]],"td":[["VARCHAR"]],"tdd":["VARCHAR"],"wd":[["VARCHAR"]],"wdd":[["VARCHAR"]],'
-    '"wfd":["VARCHAR"],"tkd":["VARCHAR"],"eh":[["VARCHAR"]],"ehd":["VARCHAR"],"ee":[["VARCHAR"]]}'
-)
-
-#: Applying the journal (``_j``: the parsed journal rows) to the tables: pure SQL, so DuckDB does
-#: the work with the GIL released and the event loop keeps running.
-#: the fold's statements, grouped by the batch keys they read: a fold runs a group only when one of
-#: its keys has entries in the records it folds (task-update traffic leaves definitions, snapshots
-#: and event handlers empty: about half of the statements, each a fixed cost)
-MATERIALIZE_GROUPS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("td", "tdd"), tuple(_definitions_sql(TASK_DEFS, "td", "tdd"))),
-    (("wd", "wdd"), tuple(_definitions_sql(WORKFLOW_DEFS, "wd", "wdd"))),
-    (
-        ("s",),
-        (
-            f"INSERT OR IGNORE INTO cl_snapshots SELECT snapshot_id, json FROM ({_rows_sql(SNAPSHOTS, 's')}) "
-            "QUALIFY row_number() OVER (PARTITION BY snapshot_id ORDER BY _jseq, _i) = 1",
-        ),
-    ),
-    (("w",), tuple(_upsert_sql(WORKFLOWS, "w"))),
-    (("t",), tuple(_upsert_sql(TASKS, "t"))),
-    (("x",), tuple(_append_sql(TRANSITIONS, "x"))),
-    (("l",), tuple(_append_sql(TASK_LOGS, "l"))),
-    (("p",), tuple(_upsert_sql(POLL_DATA, "p"))),
-    (("eh", "ehd"), tuple(_definitions_sql(EVENT_HANDLERS, "eh", "ehd"))),
-    (("ee",), tuple(_append_sql(EVENT_EXECUTIONS, "ee"))),
-)
-MATERIALIZE_SQL: tuple[str, ...] = tuple(sql for _, group in MATERIALIZE_GROUPS for sql in group)
-#: the batch keys of a fold's records that have entries (one row of booleans, ``_FOLD_KEYS`` order)
-_FOLD_KEYS: tuple[str, ...] = (*(k for keys, _ in MATERIALIZE_GROUPS for k in keys), "wfd", "tkd")
-_PRESENT_SQL = "SELECT " + ", ".join(f"coalesce(bool_or(len(b.{k}) > 0), false)" for k in _FOLD_KEYS) + " FROM _j"
+#: each table's fold statements (``_fold_sql``), built once
+_FOLD_SQL: dict[str, tuple[str, ...]] = {
+    t.name: _fold_sql(t)
+    for t in (
+        WORKFLOWS, TASKS, SNAPSHOTS, TRANSITIONS, TASK_LOGS, POLL_DATA, TASK_DEFS, WORKFLOW_DEFS,
+        EVENT_HANDLERS, EVENT_EXECUTIONS,
+    )
+}  # fmt: skip
 
 
 def journal_dir(path: str | os.PathLike[str]) -> Path:
@@ -451,15 +532,17 @@ class DuckDBStore:
         self._mlock = threading.Lock()  # one materialization at a time
         self._clock = threading.Lock()  # serialises cursor creation on the root connection
         self._closed = False
-        self._records: list[Record] = []  # logged, not yet folded: (seq, batch text), seq ascending
+        #: committed, not yet folded, seq ascending: (seq, the batch, the size of its logged text).
+        #: The batches are the committers' own objects, kept until folded (never changed after
+        #: ``commit``); the log's records are decoded when the store opens.
+        self._records: list[_Logged] = []
         # fetchall: a result left unread keeps its transaction open, and CHECKPOINT refuses to run
         rows = self._con.execute("SELECT value FROM cl_meta WHERE key = ?", [FOLDED_SEQ_KEY]).fetchall()
         folded = int(rows[0][0]) if rows else 0
-        ((legacy_seq, legacy),) = self._con.execute(
-            "SELECT coalesce(max(seq), 0), count(*) FROM cl_journal"
-        ).fetchall()
-        self._legacy = int(legacy)  # cl_journal rows written by an earlier version, not folded yet
-        self._legacy_seq = int(legacy_seq)
+        # rows committed into cl_journal by files of earlier versions, not folded yet
+        legacy = self._con.execute("SELECT seq, batch FROM cl_journal ORDER BY seq").fetchall()
+        self._legacy_seq = int(legacy[-1][0]) if legacy else 0  # cl_journal rows up to here remain
+        self._records = [(int(seq), decode_batch(text), len(text)) for seq, text in legacy]
         self._log: JournalLog | None = None
         last = folded
         if self.path != "" and not self.path.startswith(":memory:"):  # DuckDB's in-memory spellings
@@ -471,7 +554,8 @@ class DuckDBStore:
                 self._mat.close()
                 self._con.close()
                 raise
-            self._records = found.records
+            self._records += [(seq, decode_batch(text), len(text)) for seq, text in found.records]
+            self._records.sort(key=lambda r: r[0])
             last = found.last_seq
             if found.records or found.skipped or found.torn_bytes:
                 log.info(
@@ -481,8 +565,8 @@ class DuckDBStore:
                     found.skipped,
                     found.torn_bytes,
                 )
-        self._seq = max(last, int(legacy_seq))
-        self._pending = len(self._records) + self._legacy
+        self._seq = max(last, self._legacy_seq)
+        self._pending = len(self._records)
         self._pending_since = time.monotonic()
         try:
             self.materialize()  # batches committed before a crash, or before the last close failed to fold
@@ -526,7 +610,7 @@ class DuckDBStore:
             if self._log is not None:
                 self._log.append(seq, text)  # raises: nothing logged, seq not used
             self._seq = seq
-            self._records.append((seq, text))
+            self._records.append((seq, batch, len(text)))
             if self._pending == 0:
                 self._pending_since = time.monotonic()
             self._pending += 1
@@ -560,58 +644,31 @@ class DuckDBStore:
                 return total
 
     def _fold_once(self) -> tuple[int, int]:
-        """One fold transaction: the pending records (at most MATERIALIZE_MAX_BYTES of them) and
-        any legacy ``cl_journal`` rows. Returns (batches applied, the highest seq now folded)."""
+        """One fold transaction: the oldest pending records, at most MATERIALIZE_MAX_BYTES of them
+        (with the ``cl_journal`` rows of an earlier version among them). Returns (batches applied,
+        the highest seq now folded)."""
         with self._mlock:
             with self._wlock:
                 self._check_open()
-                idle = self._pending == 0
-                if not idle:
-                    records = self._take()
-                    upto = records[-1][0] if records else self._legacy_seq
-                    legacy = self._legacy
-                    if self._log is not None:
-                        self._log.rotate()  # the older segments now hold only records <= self._seq
-            if idle:
+                records = self._take()
+                if records and self._log is not None:
+                    self._log.rotate()  # the older segments now hold only records <= self._seq
+            if not records:
                 if self._log is not None:
                     self._log.release(self._seq)  # segments left by a crash after a fold's commit
                 return 0, self._seq
+            upto = records[-1][0]
+            fold = _Fold()
+            for _, batch, _ in records:
+                fold.add(batch)
             con = self._mat
             con.execute("BEGIN TRANSACTION")
             try:
-                if records:
-                    # two list parameters, unnested: as fast as an Arrow batch (~1 ms for 64 records),
-                    # and unlike con.register() it does not make DuckDB import pandas and numpy into
-                    # the server (~1 s of CPU at the first fold, and their memory for good)
-                    con.execute(
-                        "INSERT INTO cl_journal SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[])",
-                        [[r[0] for r in records], [r[1] for r in records]],
-                    )
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _j AS SELECT seq, from_json(batch, '{_JOURNAL_SPEC}') AS b "
-                    "FROM cl_journal WHERE seq <= ?",
-                    [upto],
-                )
-                row = con.execute(_PRESENT_SQL).fetchone() or ()
-                present = {k for k, has in zip(_FOLD_KEYS, row, strict=True) if has}
-                for sql in self._materialize_sql(present):
-                    con.execute(sql)
-                if "wfd" in present:
-                    deleted = [r[0] for r in con.execute("SELECT DISTINCT unnest(b.wfd) FROM _j").fetchall()]
-                    if deleted:
-                        _delete_workflows(deleted)(con)
-                if "tkd" in present:
-                    con.execute(
-                        "DELETE FROM cl_task_logs WHERE task_id IN "
-                        "(SELECT unnest(b.tkd) FROM _j WHERE b.tkd IS NOT NULL)"
-                    )
-                    con.execute(
-                        "DELETE FROM cl_tasks WHERE task_id IN (SELECT unnest(b.tkd) FROM _j WHERE b.tkd IS NOT NULL)"
-                    )
-                con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
+                fold.apply(con)
+                if self._legacy_seq and records[0][0] <= self._legacy_seq:
+                    con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
                 con.execute("INSERT OR REPLACE INTO cl_meta VALUES (?, ?)", [FOLDED_SEQ_KEY, str(upto)])
-                for tmp in ("_j", "_u", "_d"):
-                    con.execute(f"DROP TABLE IF EXISTS {tmp}")
+                con.execute("DROP TABLE IF EXISTS _u")
                 if self._crash is not None:
                     self._crash.hit("fold-before-commit")
                 con.execute("COMMIT")
@@ -620,10 +677,11 @@ class DuckDBStore:
                 raise
             if self._crash is not None:
                 self._crash.hit("fold-after-commit")
-            n = len(records) + legacy
+            n = len(records)
             with self._wlock:
-                del self._records[: len(records)]  # commits only append: the folded ones are first
-                self._legacy = 0
+                del self._records[:n]  # commits only append: the folded ones are first
+                if upto >= self._legacy_seq:
+                    self._legacy_seq = 0
                 self._pending = max(0, self._pending - n)
                 if self._pending:
                     self._pending_since = time.monotonic()
@@ -632,15 +690,15 @@ class DuckDBStore:
             self._checkpoint_if_due(con)
             return n, upto
 
-    def _take(self) -> list[Record]:
-        """The oldest pending records, up to MATERIALIZE_MAX_BYTES of batch text (at least one)."""
-        out: list[Record] = []
+    def _take(self) -> list[_Logged]:
+        """The oldest pending records, up to MATERIALIZE_MAX_BYTES of logged text (at least one)."""
+        out: list[_Logged] = []
         size = 0
         for rec in self._records:
-            if out and size + len(rec[1]) > MATERIALIZE_MAX_BYTES:
+            if out and size + rec[2] > MATERIALIZE_MAX_BYTES:
                 break
             out.append(rec)
-            size += len(rec[1])
+            size += rec[2]
         return out
 
     def _checkpoint_if_due(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -661,12 +719,6 @@ class DuckDBStore:
                 con.execute("CHECKPOINT")
             except duckdb.Error as exc:  # e.g. a long read transaction is open: try again later
                 log.debug("checkpoint skipped: %s", exc)
-
-    def _materialize_sql(self, present: Collection[str] | None = None) -> Sequence[str]:
-        """The fold's statements for records whose non-empty batch keys are ``present`` (None: all)."""
-        if present is None:
-            return MATERIALIZE_SQL
-        return [sql for keys, group in MATERIALIZE_GROUPS if any(k in present for k in keys) for sql in group]
 
     @staticmethod
     def _validate(b: Batch) -> None:
