@@ -3,6 +3,7 @@
     python bench/store_commit.py                       # commit figures, durable and no-fsync
     python bench/store_commit.py --running 1000000     # build N running workflows (1 task each), time load_running
                                                        # (the file, ~0.8 GB at 1M, is kept in --db / $TMPDIR for reuse)
+    python bench/store_commit.py --fold 3000           # fold a log shaped like the server's (3,000 workflows)
 
 The store is prefilled with --prefill workflows and tasks first (random uuid4 keys, ~300 B JSON per row).
 
@@ -16,6 +17,12 @@ Batch sizes: each commit of size n holds n workflow upserts (random existing wor
 (half complete an existing recent task, half schedule a new one) and n transitions, i.e. 3n rows. A commit
 is one record appended to the commit log (``fdatasync``ed when durable); after each batch size the time to
 fold the log into the tables (``materialize``) is printed too.
+
+Fold (``--fold N``): the log a server writes for N workflows of 3 worker tasks run by workers
+(per task: scheduled, in progress and completed rows of ~1 KB JSON, the workflow's row, transitions;
+two requests' changes per commit, workflows interleaved), committed ``--fold-every`` (700) commits
+at a time, each lot then folded (``materialize``). Printed: the process CPU of the folds (DuckDB's
+threads included) per worker task and per fold, and a fold's wall time.
 """
 
 from __future__ import annotations
@@ -128,6 +135,87 @@ def bench_sequential(store: DuckDBStore, wids: list[str], n: int, durable: bool)
         flush=True,
     )
     store.materialize()
+
+
+def server_log(n: int) -> list[Batch]:
+    """The commits of n 3-task workflows as the server makes them (see the module doc)."""
+    pad = PAD * 6  # task JSON ~1 KB, as the server's
+    changes: list[list[Batch]] = []
+    for i in range(n):
+        w = str(uuid.uuid4())
+        tids = [str(uuid.uuid4()) for _ in range(3)]
+        steps = [
+            Batch(
+                workflows=[wf_row(w, i)],
+                tasks=[task_row(tids[0], w, 1, "SCHEDULED", 1)],
+                transitions=[TransitionRow(1, w, None, None, None, "RUNNING", pad[:20])],
+            )
+        ]
+        for k in range(3):
+            t = 2 + 2 * k
+            steps.append(Batch(tasks=[task_row(tids[k], w, k + 1, "IN_PROGRESS", t)]))
+            rows = [task_row(tids[k], w, k + 1, "COMPLETED", t + 1)]
+            if k < 2:
+                rows.append(task_row(tids[k + 1], w, k + 2, "SCHEDULED", t + 1))
+            done = "COMPLETED" if k == 2 else "RUNNING"
+            steps.append(
+                Batch(
+                    workflows=[wf_row(w, i, done, t + 1)],
+                    tasks=rows,
+                    transitions=[TransitionRow(t + 1, w, r.task_id, r.ref_name, r.task_type, r.status, None) for r in rows],
+                )
+            )
+        for b in steps:
+            b.tasks = [r._replace(json=r.json[:-1] + f',"pad":"{pad}"}}') for r in b.tasks]
+        changes.append(steps)
+    # workflows interleaved, 8 in flight, two requests' changes per commit
+    out: list[Batch] = []
+    flight = [iter(c) for c in changes]
+    pending: list[Batch] = []
+    while flight:
+        for it in flight[:8]:
+            b = next(it, None)
+            if b is None:
+                flight.remove(it)
+                continue
+            pending.append(b)
+            if len(pending) == 2:
+                out.append(
+                    Batch(
+                        workflows=pending[0].workflows + pending[1].workflows,
+                        tasks=pending[0].tasks + pending[1].tasks,
+                        transitions=pending[0].transitions + pending[1].transitions,
+                    )
+                )
+                pending = []
+    if pending:
+        out.append(pending[0])
+    return out
+
+
+def bench_fold(args: argparse.Namespace, durable: bool) -> None:
+    log = server_log(args.fold)
+    with tempfile.TemporaryDirectory(dir=args.dir) as d:
+        store = open_store(os.path.join(d, "bench.duckdb"), durable)
+        prefill(store, args.prefill)
+        cpu = 0.0
+        walls: list[float] = []
+        for s in range(0, len(log), args.fold_every):
+            for b in log[s : s + args.fold_every]:
+                store.commit(b)
+            t0, w0 = os.times(), time.perf_counter()
+            store.materialize()
+            t1 = os.times()
+            walls.append(time.perf_counter() - w0)
+            cpu += (t1.user - t0.user) + (t1.system - t0.system)
+        tasks = 3 * args.fold
+        print(
+            f"durable={durable!s:5} fold: {len(log):,} commits ({tasks:,} worker tasks) in {len(walls)} folds of "
+            f"{args.fold_every}: CPU {cpu / tasks * 1e3:.3f} ms per task, {cpu / len(walls) * 1e3:.0f} ms per fold; "
+            f"fold wall median {statistics.median(walls) * 1e3:.0f} ms",
+            flush=True,
+        )
+        store.close()
 
 
 def bench_commits(args: argparse.Namespace, durable: bool) -> None:
@@ -246,6 +334,8 @@ def main() -> None:
     p.add_argument(
         "--running", type=int, default=0, help="time load_running over N running workflows instead"
     )
+    p.add_argument("--fold", type=int, default=0, help="fold a server-shaped log of N 3-task workflows instead")
+    p.add_argument("--fold-every", type=int, default=700, help="commits per fold (--fold)")
     p.add_argument("--chunk", type=int, default=10_000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--db", default=None, help="file for --running (built if absent)")
@@ -256,7 +346,10 @@ def main() -> None:
         bench_running(args)
         return
     for durable in {"both": (True, False), "yes": (True,), "no": (False,)}[args.durable]:
-        bench_commits(args, durable)
+        if args.fold:
+            bench_fold(args, durable)
+        else:
+            bench_commits(args, durable)
 
 
 if __name__ == "__main__":
