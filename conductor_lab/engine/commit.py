@@ -16,7 +16,9 @@ dirty records are serialised (on the loop thread, so the snapshot is consistent)
   ``concurrent.futures.Future``, chain an asyncio future to it and take two loop turns to run the
   callback, on every commit.
 
-Both measure each commit, so the average follows the disk both ways.
+Both measure each commit, so the average follows the disk both ways. A single slow commit counts
+as at most ``COMMIT_SAMPLE_CAP`` times the limit: a checkpoint's writes that delay one
+``fdatasync`` do not send the commits to the thread, a run of slow ones (a slow disk) does.
 
 A commit that is due waits up to ``COMMIT_YIELDS`` loop turns while other callbacks are ready to
 run and fewer than ``COMMIT_YIELD_WAITERS`` requests wait for it: requests that were read in the
@@ -72,6 +74,10 @@ WRITER_IDLE_CHECK_SECONDS = 1.0
 INLINE_COMMIT_SECONDS = 0.002
 #: the newest commit's weight in that moving average
 COMMIT_AVERAGE_WEIGHT = 0.1
+#: a commit counts in the average as at most this many times ``INLINE_COMMIT_SECONDS``: an odd
+#: slow ``fdatasync`` (a checkpoint writing beside it) moves it by at most 0.4 ms, so it takes a
+#: run of slow commits, a slow disk, to move commits to the writer thread
+COMMIT_SAMPLE_CAP = 2.0
 #: loop turns a due commit lets pass while other callbacks are ready (they may join its batch)...
 COMMIT_YIELDS = 4
 #: ...as long as fewer requests than this wait for it (a batch this large commits at once)
@@ -550,7 +556,8 @@ class GroupCommitter:
     def _done(self, pending: _Pending, exc: BaseException | None, n: int, seconds: float) -> None:
         self._inflight = None
         w = COMMIT_AVERAGE_WEIGHT
-        self.commit_seconds = (1.0 - w) * self.commit_seconds + w * seconds
+        sample = min(seconds, COMMIT_SAMPLE_CAP * self.inline_below) if self.inline_below > 0 else seconds
+        self.commit_seconds = (1.0 - w) * self.commit_seconds + w * sample
         if exc is None:
             self.commits += 1
             self.rows += n

@@ -277,6 +277,30 @@ def test_slow_commits_move_to_the_writer_thread_and_back_when_quick(tmp_path: Pa
     store.close()
 
 
+def test_one_odd_slow_commit_leaves_commits_on_the_loop(tmp_path: Path) -> None:
+    """A single slow ``fdatasync`` (a checkpoint writing beside it) counts as at most
+    ``COMMIT_SAMPLE_CAP`` times the limit: the next commits stay on the loop thread."""
+    store = RecordingStore(tmp_path / "c.duckdb")
+    loop_thread = threading.current_thread().name
+
+    async def commit_one(c: GroupCommitter, i: int) -> str:
+        c.log(LogRow("t1", i, f"l{i}"))
+        await c.barrier()
+        return store.calls[-1][0]
+
+    async def body(c: GroupCommitter) -> None:
+        assert {await commit_one(c, i) for i in range(5)} == {loop_thread}
+        store.delay = INLINE_COMMIT_SECONDS * 20  # one commit 20x over the limit
+        assert await commit_one(c, 5) == loop_thread
+        store.delay = 0.0
+        assert c.commit_seconds < INLINE_COMMIT_SECONDS  # uncapped, 40 ms would have weighed 4 ms
+        assert {await commit_one(c, 6 + i) for i in range(5)} == {loop_thread}
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    assert len(logged(store, "t1")) == 11
+    store.close()
+
+
 def test_close_refuses_inline_commits_too(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
 
