@@ -664,13 +664,10 @@ class ParquetArchive:
         """Refuse the batch if a commit not folded yet writes one of its workflows (it would come
         back into the tables after the batch): ``ArchivePolicy`` makes that impossible; a belt."""
         store = self.store
-        with store._wlock:
-            records = list(store._records)
-        for _, b, _ in records:
-            touched = {r[0] for r in b.workflows} | {r[1] for r in b.tasks}
-            touched |= {r[1] for r in b.transitions} | set(b.workflow_deletes)
-            if touched & ids:
-                raise BatchAbandoned(f"a commit not folded yet changes workflows of the batch: {sorted(touched & ids)[:3]}")
+        with store._wlock:  # the newest group changes under this lock only
+            touched: set[str] = set().union(*(g.workflow_ids() for g in store._groups))
+        if touched & ids:
+            raise BatchAbandoned(f"a commit not folded yet changes workflows of the batch: {sorted(touched & ids)[:3]}")
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

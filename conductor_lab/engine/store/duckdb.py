@@ -9,7 +9,7 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   touch DuckDB: a one-row DuckDB transaction cost ~1 ms p50 (2 ms in issue 8's runs) and 0.75-1 ms
   of CPU per commit. ``commit`` first checks that the rows convert to the tables' column types
   (``_Table.check``), so a bad row is refused before it reaches the log. The record also stays in
-  memory (``_records``) until it is folded.
+  memory, merged with the other unfolded ones (``_Group``), until it is folded.
 * ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it merges
   their batches in Python first (``_Fold``: the newest row per key, the later of upsert/delete for
   definitions and event handlers, the first snapshot per id, appends in commit order), then hands
@@ -296,8 +296,6 @@ MATERIALIZE_MAX_BYTES = 16 * 1024 * 1024
 #: ``cl_meta`` key: the highest log seq whose record is in the tables.
 FOLDED_SEQ_KEY = "journal_folded_seq"
 
-#: a committed batch not folded yet: (seq, the batch, the size of its logged text)
-_Logged = tuple[int, Batch, int]
 
 
 def encode_batch(b: Batch) -> str:
@@ -433,6 +431,35 @@ class _Fold:
             con.execute("DELETE FROM cl_tasks WHERE list_contains(?::VARCHAR[], task_id)", ids)
 
 
+class _Group:
+    """Committed batches not folded yet, merged as they are committed (``_Fold``): seqs
+    ``first``..``last``, ``count`` commits, ``size`` bytes of logged text. Commits add to the
+    newest group until a fold seals it or the next batch would take it past
+    ``MATERIALIZE_MAX_BYTES``; a sealed group no longer changes and is folded in one transaction."""
+
+    __slots__ = ("first", "last", "count", "size", "fold", "sealed")
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+        self.last = first
+        self.count = 0
+        self.size = 0
+        self.fold = _Fold()
+        self.sealed = False
+
+    def add(self, seq: int, batch: Batch, size: int) -> None:
+        self.fold.add(batch)
+        self.last = seq
+        self.count += 1
+        self.size += size
+
+    def workflow_ids(self) -> set[str]:
+        """The workflows whose rows the group changes (the archive must not take them yet)."""
+        f = self.fold
+        ids = set(f.workflows) | {r[1] for r in f.tasks.values()} | {r[1] for r in f.transitions}
+        return ids | set(f.workflow_deletes)
+
+
 def _json_rows(rows: Iterable[Sequence[Any]]) -> str:
     """Rows (tuples, NamedTuples or lists) as one JSON array of arrays."""
     return orjson.dumps(list(rows), default=tuple).decode()
@@ -532,17 +559,18 @@ class DuckDBStore:
         self._mlock = threading.Lock()  # one materialization at a time
         self._clock = threading.Lock()  # serialises cursor creation on the root connection
         self._closed = False
-        #: committed, not yet folded, seq ascending: (seq, the batch, the size of its logged text).
-        #: The batches are the committers' own objects, kept until folded (never changed after
-        #: ``commit``); the log's records are decoded when the store opens.
-        self._records: list[_Logged] = []
+        #: committed, not yet folded, seq ascending, merged as they come (``_Group``): the merge
+        #: runs on the committing thread (a dict assignment per row), so the fold's thread holds
+        #: the GIL only to serialize the merged rows. The log's records are decoded when the store
+        #: opens.
+        self._groups: list[_Group] = []
         # fetchall: a result left unread keeps its transaction open, and CHECKPOINT refuses to run
         rows = self._con.execute("SELECT value FROM cl_meta WHERE key = ?", [FOLDED_SEQ_KEY]).fetchall()
         folded = int(rows[0][0]) if rows else 0
         # rows committed into cl_journal by files of earlier versions, not folded yet
         legacy = self._con.execute("SELECT seq, batch FROM cl_journal ORDER BY seq").fetchall()
         self._legacy_seq = int(legacy[-1][0]) if legacy else 0  # cl_journal rows up to here remain
-        self._records = [(int(seq), decode_batch(text), len(text)) for seq, text in legacy]
+        records = [(int(seq), str(text)) for seq, text in legacy]
         self._log: JournalLog | None = None
         last = folded
         if self.path != "" and not self.path.startswith(":memory:"):  # DuckDB's in-memory spellings
@@ -554,8 +582,7 @@ class DuckDBStore:
                 self._mat.close()
                 self._con.close()
                 raise
-            self._records += [(seq, decode_batch(text), len(text)) for seq, text in found.records]
-            self._records.sort(key=lambda r: r[0])
+            records += found.records
             last = found.last_seq
             if found.records or found.skipped or found.torn_bytes:
                 log.info(
@@ -566,7 +593,9 @@ class DuckDBStore:
                     found.torn_bytes,
                 )
         self._seq = max(last, self._legacy_seq)
-        self._pending = len(self._records)
+        self._pending = 0
+        for seq, text in sorted(records, key=lambda r: r[0]):
+            self._add(seq, decode_batch(text), len(text))
         self._pending_since = time.monotonic()
         try:
             self.materialize()  # batches committed before a crash, or before the last close failed to fold
@@ -610,10 +639,17 @@ class DuckDBStore:
             if self._log is not None:
                 self._log.append(seq, text)  # raises: nothing logged, seq not used
             self._seq = seq
-            self._records.append((seq, batch, len(text)))
-            if self._pending == 0:
-                self._pending_since = time.monotonic()
-            self._pending += 1
+            self._add(seq, batch, len(text))
+
+    def _add(self, seq: int, batch: Batch, size: int) -> None:
+        """A committed batch joins the newest open group (under ``_wlock``, or at open)."""
+        groups = self._groups
+        if not groups or groups[-1].sealed or groups[-1].size + size > MATERIALIZE_MAX_BYTES:
+            groups.append(_Group(seq))  # a group holds at least one batch, at most the limit if more
+        groups[-1].add(seq, batch, size)
+        if self._pending == 0:
+            self._pending_since = time.monotonic()
+        self._pending += 1
 
     def needs_maintenance(self) -> bool:
         """True when enough logged batches wait to be applied to the tables."""
@@ -644,28 +680,27 @@ class DuckDBStore:
                 return total
 
     def _fold_once(self) -> tuple[int, int]:
-        """One fold transaction: the oldest pending records, at most MATERIALIZE_MAX_BYTES of them
-        (with the ``cl_journal`` rows of an earlier version among them). Returns (batches applied,
-        the highest seq now folded)."""
+        """One fold transaction: the oldest group of pending commits (at most about
+        MATERIALIZE_MAX_BYTES of them; with the ``cl_journal`` rows of an earlier version among
+        them). Returns (batches applied, the highest seq now folded)."""
         with self._mlock:
             with self._wlock:
                 self._check_open()
-                records = self._take()
-                if records and self._log is not None:
-                    self._log.rotate()  # the older segments now hold only records <= self._seq
-            if not records:
+                group = self._groups[0] if self._groups else None
+                if group is not None and not group.sealed:
+                    group.sealed = True  # later commits start a new group
+                    if self._log is not None:
+                        self._log.rotate()  # the older segments now hold only records <= self._seq
+            if group is None:
                 if self._log is not None:
                     self._log.release(self._seq)  # segments left by a crash after a fold's commit
                 return 0, self._seq
-            upto = records[-1][0]
-            fold = _Fold()
-            for _, batch, _ in records:
-                fold.add(batch)
+            upto = group.last
             con = self._mat
             con.execute("BEGIN TRANSACTION")
             try:
-                fold.apply(con)
-                if self._legacy_seq and records[0][0] <= self._legacy_seq:
+                group.fold.apply(con)
+                if self._legacy_seq and group.first <= self._legacy_seq:
                     con.execute("DELETE FROM cl_journal WHERE seq <= ?", [upto])
                 con.execute("INSERT OR REPLACE INTO cl_meta VALUES (?, ?)", [FOLDED_SEQ_KEY, str(upto)])
                 con.execute("DROP TABLE IF EXISTS _u")
@@ -677,29 +712,17 @@ class DuckDBStore:
                 raise
             if self._crash is not None:
                 self._crash.hit("fold-after-commit")
-            n = len(records)
             with self._wlock:
-                del self._records[:n]  # commits only append: the folded ones are first
+                self._groups.pop(0)  # commits only add to the newest group: this one is still first
                 if upto >= self._legacy_seq:
                     self._legacy_seq = 0
-                self._pending = max(0, self._pending - n)
+                self._pending = max(0, self._pending - group.count)
                 if self._pending:
                     self._pending_since = time.monotonic()
             if self._log is not None:
                 self._log.release(upto)
             self._checkpoint_if_due(con)
-            return n, upto
-
-    def _take(self) -> list[_Logged]:
-        """The oldest pending records, up to MATERIALIZE_MAX_BYTES of logged text (at least one)."""
-        out: list[_Logged] = []
-        size = 0
-        for rec in self._records:
-            if out and size + rec[2] > MATERIALIZE_MAX_BYTES:
-                break
-            out.append(rec)
-            size += rec[2]
-        return out
+            return group.count, upto
 
     def _checkpoint_if_due(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold the WAL into the file here, beside the commits, once it passes CHECKPOINT_WAL_BYTES.
