@@ -592,6 +592,7 @@ def test_row_check_accepts_exactly_what_pyarrow_accepts(table: Any) -> None:
     values = [None, 0, 1, -1, True, 1.0, 1.5, "1", "", 2**31 - 1, 2**31, -(2**31) - 1, 2**63 - 1, 2**63, _Status.DONE]
     good = {"VARCHAR": "s", "INTEGER": 1, "BIGINT": 1, "BOOLEAN": True}
     base = [good[typ] for _, typ in table.columns]
+    assert duckdb_store._PLAIN[table.name]([tuple(base), [None] * len(base)])  # plain rows skip pyarrow
     for col in range(len(base)):
         for v in values:
             row = tuple(base[:col] + [v] + base[col + 1 :])

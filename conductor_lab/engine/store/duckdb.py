@@ -145,21 +145,8 @@ class _Table:
         """Raise like ``arrow`` on a row pyarrow would refuse. Rows of exactly the column types
         (str / int in range / bool, or None) pass in plain Python, ~50x faster than building the
         Arrow table; anything else is left to pyarrow, so what is accepted does not change."""
-        kinds = _KINDS[self.name]
-        width = len(kinds)
-        for row in rows:
-            if len(row) != width:
-                break
-            for v, (kind, lo, hi) in zip(row, kinds, strict=True):
-                if v is None or (type(v) is kind and (kind is not int or lo <= cast(int, v) <= hi)):
-                    continue
-                break
-            else:
-                continue
-            break
-        else:
-            return
-        self.arrow(rows)
+        if not _PLAIN[self.name](rows):
+            self.arrow(rows)
 
 
 def _table(
@@ -257,8 +244,32 @@ ALL_TABLES: tuple[_Table, ...] = (
 )
 
 #: per table, per column: (Python type, min, max) of the values ``_Table.check`` passes without pyarrow
-_KINDS: dict[str, tuple[tuple[type, int, int], ...]] = {
-    t.name: tuple(_KIND[typ] for _, typ in t.columns) for t in ALL_TABLES
+def _plain_rows_check(kinds: Sequence[tuple[type, int, int]]) -> Callable[[Sequence[Sequence[Any]]], bool]:
+    """A function telling whether every row has exactly these column types (or None), ints in
+    range: straight-line code generated per table, about 5x faster than a loop over the kinds."""
+    names = [f"v{i}" for i in range(len(kinds))]
+    tests = []
+    for v, (kind, lo, hi) in zip(names, kinds, strict=True):
+        exact = f"{v}.__class__ is {kind.__name__}"
+        tests.append(f"({v} is None or ({exact} and {lo} <= {v} <= {hi}))" if kind is int else f"({v} is None or {exact})")
+    src = (
+        "def plain(rows):\n"
+        "    for row in rows:\n"
+        f"        if len(row) != {len(kinds)}:\n"
+        "            return False\n"
+        f"        {', '.join(names)}, = row\n"
+        f"        if not ({' and '.join(tests)}):\n"
+        "            return False\n"
+        "    return True\n"
+    )
+    namespace: dict[str, Any] = {"str": str, "int": int, "bool": bool}
+    exec(src, namespace)  # noqa: S102 - our own generated source
+    return cast(Callable[[Sequence[Sequence[Any]]], bool], namespace["plain"])
+
+
+#: per table: does every row have exactly the column types (``_Table.check``'s fast path)
+_PLAIN: dict[str, Callable[[Sequence[Sequence[Any]]], bool]] = {
+    t.name: _plain_rows_check([_KIND[typ] for _, typ in t.columns]) for t in ALL_TABLES
 }
 
 # No ART index on the execution tables (cl_workflows, cl_tasks): ART indexes live in memory (about
