@@ -1176,3 +1176,8 @@ def test_decoded_batches_encode_as_committed() -> None:
     # a record of an earlier version lacks the later keys
     old = duckdb_store.decode_batch('{"td":[["t","{}"]],"tdd":[],"wfd":[]}')
     assert old.task_defs == [["t", "{}"]] and old.event_handlers == [] and len(old) == 1
+    # a value JSON has no form for is refused, not turned into something else
+    with pytest.raises(TypeError):
+        duckdb_store.encode_batch(Batch(task_defs=[TaskDefRow("t", object())]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        duckdb_store.encode_batch(Batch(task_defs=[TaskDefRow("t", {"a"})]))  # type: ignore[arg-type]

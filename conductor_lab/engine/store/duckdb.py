@@ -309,26 +309,35 @@ FOLDED_SEQ_KEY = "journal_folded_seq"
 
 
 
+def _row_array(value: Any) -> tuple[Any, ...]:
+    """orjson's ``default``: a row NamedTuple (orjson serializes plain tuples only) as an array;
+    any other value it cannot serialize is refused, as without a ``default``."""
+    if isinstance(value, tuple):
+        return tuple(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
 def encode_batch(b: Batch) -> str:
     """A Batch as JSON text (rows as arrays in column order)."""
     return orjson.dumps(
         {
-            "w": [list(r) for r in b.workflows],
-            "t": [list(r) for r in b.tasks],
-            "s": [list(r) for r in b.snapshots],
-            "x": [list(r) for r in b.transitions],
-            "l": [list(r) for r in b.logs],
-            "p": [list(r) for r in b.poll_data],
-            "td": [list(r) for r in b.task_defs],
+            "w": b.workflows,
+            "t": b.tasks,
+            "s": b.snapshots,
+            "x": b.transitions,
+            "l": b.logs,
+            "p": b.poll_data,
+            "td": b.task_defs,
             "tdd": b.task_def_deletes,
-            "wd": [list(r) for r in b.workflow_defs],
-            "wdd": [list(r) for r in b.workflow_def_deletes],
+            "wd": b.workflow_defs,
+            "wdd": b.workflow_def_deletes,
             "wfd": b.workflow_deletes,
             "tkd": b.task_deletes,
-            "eh": [list(r) for r in b.event_handlers],
+            "eh": b.event_handlers,
             "ehd": b.event_handler_deletes,
-            "ee": [list(r) for r in b.event_executions],
-        }
+            "ee": b.event_executions,
+        },
+        default=_row_array,
     ).decode()
 
 
@@ -473,7 +482,7 @@ class _Group:
 
 def _json_rows(rows: Iterable[Sequence[Any]]) -> str:
     """Rows (tuples, NamedTuples or lists) as one JSON array of arrays."""
-    return orjson.dumps(list(rows), default=tuple).decode()
+    return orjson.dumps(list(rows), default=_row_array).decode()
 
 
 def _typed_rows(columns: Sequence[tuple[str, str]]) -> str:
