@@ -251,24 +251,26 @@ def test_quick_commits_are_made_on_the_loop_thread_without_a_writer(tmp_path: Pa
     store.close()
 
 
+async def commit_one(store: RecordingStore, c: GroupCommitter, i: int) -> str:
+    """Commit one log line and wait for it; the name of the thread the store committed it on."""
+    c.log(LogRow("t1", i, f"l{i}"))
+    await c.barrier()
+    return store.calls[-1][0]
+
+
 def test_slow_commits_move_to_the_writer_thread_and_back_when_quick(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
     loop_thread = threading.current_thread().name
 
-    async def commit_one(c: GroupCommitter, i: int) -> str:
-        c.log(LogRow("t1", i, f"l{i}"))
-        await c.barrier()
-        return store.calls[-1][0]
-
     async def body(c: GroupCommitter) -> None:
         store.delay = INLINE_COMMIT_SECONDS * 3  # a slow disk
-        slow = [await commit_one(c, i) for i in range(12)]
+        slow = [await commit_one(store, c, i) for i in range(12)]
         assert slow[0] == loop_thread  # no average yet: the first is made on the loop
         assert slow[-1] == "conductor-lab-commit", slow  # the average passed the limit
         switched = slow.index("conductor-lab-commit")
         assert set(slow[switched:]) == {"conductor-lab-commit"}  # and it stays there while slow
         store.delay = 0.0  # the disk is quick again
-        quick = [await commit_one(c, 100 + i) for i in range(40)]
+        quick = [await commit_one(store, c, 100 + i) for i in range(40)]
         assert quick[-1] == loop_thread, quick  # the average fell below the limit again
         assert c.commit_seconds < INLINE_COMMIT_SECONDS
 
@@ -283,18 +285,13 @@ def test_one_odd_slow_commit_leaves_commits_on_the_loop(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path / "c.duckdb")
     loop_thread = threading.current_thread().name
 
-    async def commit_one(c: GroupCommitter, i: int) -> str:
-        c.log(LogRow("t1", i, f"l{i}"))
-        await c.barrier()
-        return store.calls[-1][0]
-
     async def body(c: GroupCommitter) -> None:
-        assert {await commit_one(c, i) for i in range(5)} == {loop_thread}
+        assert {await commit_one(store, c, i) for i in range(5)} == {loop_thread}
         store.delay = INLINE_COMMIT_SECONDS * 20  # one commit 20x over the limit
-        assert await commit_one(c, 5) == loop_thread
+        assert await commit_one(store, c, 5) == loop_thread
         store.delay = 0.0
         assert c.commit_seconds < INLINE_COMMIT_SECONDS  # uncapped, 40 ms would have weighed 4 ms
-        assert {await commit_one(c, 6 + i) for i in range(5)} == {loop_thread}
+        assert {await commit_one(store, c, 6 + i) for i in range(5)} == {loop_thread}
 
     run(store, body, inline_below=INLINE_COMMIT_SECONDS)
     assert len(logged(store, "t1")) == 11
