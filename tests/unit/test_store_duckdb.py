@@ -326,6 +326,11 @@ def test_deletes(tmp_path: Path) -> None:
     assert s.get_task_logs("t1") == []
     assert s.get_workflow("w2") is not None and s.get_task("t3") is not None
     assert s.stats()["rows"]["cl_transitions"] == 2  # history stays
+    # task deletes (DO_WHILE keepLastN): the tasks and their logs go, in the same fold as an upsert
+    s.commit(Batch(tasks=[task("t4", "w2", 4)], logs=[LogRow("t3", 1, "x"), LogRow("t4", 1, "y")]))
+    s.commit(Batch(task_deletes=["t3", "missing"]))
+    assert s.get_task("t3") is None and s.get_task_logs("t3") == []
+    assert s.get_task("t4") is not None and [r.log for r in s.get_task_logs("t4")] == ["y"]
     s.close()
 
 

@@ -446,9 +446,9 @@ class _Fold:
         if self.workflow_deletes:
             _delete_workflows(list(self.workflow_deletes))(con)
         if self.task_deletes:
-            ids = [list(self.task_deletes)]
-            con.execute("DELETE FROM cl_task_logs WHERE list_contains(?::VARCHAR[], task_id)", ids)
-            con.execute("DELETE FROM cl_tasks WHERE list_contains(?::VARCHAR[], task_id)", ids)
+            ids = [list(self.task_deletes)]  # IN a subquery: a hash semi-join, however many ids
+            con.execute("DELETE FROM cl_task_logs WHERE task_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+            con.execute("DELETE FROM cl_tasks WHERE task_id IN (SELECT unnest(?::VARCHAR[]))", ids)
 
 
 class _Group:
