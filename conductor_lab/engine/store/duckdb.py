@@ -10,10 +10,11 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   of CPU per commit. ``commit`` first checks that the rows convert to the tables' column types
   (``_Table.check``), so a bad row is refused before it reaches the log. The record also stays in
   memory, merged with the other unfolded ones (``_Group``), until it is folded.
-* ``materialize`` folds the pending records into the tables in ONE DuckDB transaction: it merges
-  their batches in Python first (``_Fold``: the newest row per key, the later of upsert/delete for
-  definitions and event handlers, the first snapshot per id, appends in commit order), then hands
-  each table's merged rows to DuckDB as one JSON text parameter, parsed there (``from_json``, the
+* ``materialize`` folds the pending records into the tables in ONE DuckDB transaction. Their
+  batches were merged in Python as they were committed (``_Group``, ``_Fold``: the newest row per
+  key, the later of upsert/delete for definitions and event handlers, the first snapshot per id,
+  appends in commit order); the fold hands each table's merged rows to DuckDB as one JSON text
+  parameter, parsed there (``from_json``, the
   GIL released): rows into a temp table, delete their keys, insert them (the derived search
   columns computed from the JSON). It records ``journal_folded_seq`` in ``cl_meta`` in the same
   transaction; after its COMMIT the log segments that hold only folded records are deleted. A
