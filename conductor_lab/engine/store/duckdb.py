@@ -14,9 +14,8 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   batches were merged in Python as they were committed (``_Group``, ``_Fold``: the newest row per
   key, the later of upsert/delete for definitions and event handlers, the first snapshot per id,
   appends in commit order); the fold hands each table's merged rows to DuckDB as one JSON text
-  parameter, parsed there (``from_json``, the
-  GIL released): rows into a temp table, delete their keys, insert them (the derived search
-  columns computed from the JSON). It records ``journal_folded_seq`` in ``cl_meta`` in the same
+  parameter, parsed there (``from_json``, the GIL released): rows into a temp table, delete their
+  keys, insert them (the derived search columns computed from the JSON). It records ``journal_folded_seq`` in ``cl_meta`` in the same
   transaction; after its COMMIT the log segments that hold only folded records are deleted. A
   fold starts by rotating the log to a new segment (under the writer lock), so the older segments
   hold exactly what it folds.
@@ -244,7 +243,6 @@ ALL_TABLES: tuple[_Table, ...] = (
     ARCHIVE_BATCHES,
 )
 
-#: per table, per column: (Python type, min, max) of the values ``_Table.check`` passes without pyarrow
 def _plain_rows_check(kinds: Sequence[tuple[type, int, int]]) -> Callable[[Sequence[Sequence[Any]]], bool]:
     """A function telling whether every row has exactly these column types (or None), ints in
     range: straight-line code generated per table, about 5x faster than a loop over the kinds."""
@@ -367,11 +365,12 @@ def decode_batch(text: str) -> Batch:
 
 # ---------------------------------------------------------------------- the fold
 #
-# A fold merges its batches in Python first (commit order: the newest row per key, a definition's
-# later upsert or delete, appends in order; a dict assignment per row), so only what ends up in
-# the tables reaches DuckDB: about a third of the task rows (a task is logged scheduled, in
-# progress and done). Each table's rows then go to DuckDB as ONE JSON text parameter, parsed
-# there (``from_json``, the GIL released) and applied with a few statements per table.
+# Committed batches are merged in Python as they are committed (``_Group``, ``_Fold``: commit
+# order, the newest row per key, a definition's later upsert or delete, appends in order; a dict
+# assignment per row), so only what ends up in the tables reaches DuckDB: about a third of the task
+# rows (a task is logged scheduled, in progress and done). A fold hands each table's rows to DuckDB
+# as ONE JSON text parameter, parsed there (``from_json``, the GIL released) and applied with a few
+# statements per table.
 # docs/storage.md ("The fold merges in Python") has the figures.
 
 
@@ -430,20 +429,25 @@ class _Fold:
             self.task_deletes[tid] = None
 
     def apply(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write the merged rows into the tables (inside the caller's transaction)."""
-        _replace(con, TASK_DEFS, self.task_defs)
-        _replace(con, WORKFLOW_DEFS, self.workflow_defs)
-        if self.snapshots:
-            con.execute(_FOLD_SQL[SNAPSHOTS.name][0], [_json_rows(self.snapshots.values())])
-        _replace(con, WORKFLOWS, self.workflows)
-        _replace(con, TASKS, self.tasks)
-        for t, rows in ((TRANSITIONS, self.transitions), (TASK_LOGS, self.logs)):
+        """Write the merged rows into the tables (inside the caller's transaction): keyed tables
+        upserted, snapshots inserted if absent, appends in commit order, then the deletes."""
+        for t, merged in (
+            (TASK_DEFS, self.task_defs),
+            (WORKFLOW_DEFS, self.workflow_defs),
+            (WORKFLOWS, self.workflows),
+            (TASKS, self.tasks),
+            (POLL_DATA, self.poll_data),
+            (EVENT_HANDLERS, self.event_handlers),
+        ):
+            _replace(con, t, merged)
+        for t, rows in (
+            (SNAPSHOTS, list(self.snapshots.values())),
+            (TRANSITIONS, self.transitions),
+            (TASK_LOGS, self.logs),
+            (EVENT_EXECUTIONS, self.event_executions),
+        ):
             if rows:
                 con.execute(_FOLD_SQL[t.name][0], [_json_rows(rows)])
-        _replace(con, POLL_DATA, self.poll_data)
-        _replace(con, EVENT_HANDLERS, self.event_handlers)
-        if self.event_executions:
-            con.execute(_FOLD_SQL[EVENT_EXECUTIONS.name][0], [_json_rows(self.event_executions)])
         if self.workflow_deletes:
             _delete_workflows(list(self.workflow_deletes))(con)
         if self.task_deletes:
