@@ -36,7 +36,7 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -255,7 +255,7 @@ class _Exchange:
 
 
 class _LeanExchange(_Exchange):
-    __slots__ = ("lean", "kwargs", "chunks", "size", "too_large", "task")
+    __slots__ = ("lean", "kwargs", "chunks", "size", "too_large", "coro")
 
     def __init__(self, conn: HttpConnection, method: str, uri: str, version: str,
                  raw_headers: list[tuple[bytes, bytes]], lean: LeanMethod, kwargs: dict[str, str]) -> None:  # fmt: skip
@@ -266,7 +266,7 @@ class _LeanExchange(_Exchange):
         self.size = 0
         limit = conn.server.ctx.max_body_bytes
         self.too_large = self.content_length is not None and self.content_length > limit
-        self.task: asyncio.Task[None] | None = None
+        self.coro: Coroutine[Any, Any, None] | None = None
 
     def activate(self) -> None:
         conn = self.conn
@@ -296,7 +296,36 @@ class _LeanExchange(_Exchange):
             self.run()
 
     def run(self) -> None:
-        self.task = self.conn.server.loop.create_task(self._run())
+        """Run the handler now, in this callback, and on when what it awaits is done.
+
+        An asyncio Task would run its first step a loop turn later and costs a Task object, a
+        context copy and its registry entry per request; the lean handlers only ever await
+        futures (the commit barrier, a long poll's wake-up, a store read), which is all this
+        trampoline steps through (as ``Task.__step`` does). A poll that finds its tasks at once
+        answers within the ``data_received`` that read it."""
+        self.coro = self._run()
+        self._step()
+
+    def _step(self, _: object = None) -> None:
+        coro = self.coro
+        assert coro is not None
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            self.coro = None
+            return
+        except asyncio.CancelledError:  # what it awaited was cancelled (shutdown): as a Task would end
+            self.coro = None
+            return
+        if getattr(waiting, "_asyncio_future_blocking", False):
+            waiting._asyncio_future_blocking = False
+            waiting.add_done_callback(self._step)
+        elif waiting is None:  # a bare yield (``asyncio.sleep(0)``)
+            self.conn.server.loop.call_soon(self._step)
+        else:
+            coro.close()
+            self.coro = None
+            raise RuntimeError(f"lean handler {self.method} {self.path} awaited {waiting!r}, not a future")
 
     async def _run(self) -> None:
         conn = self.conn
@@ -633,7 +662,9 @@ class HttpConnection(asyncio.Protocol):
             connection = b"close"
         elif keep and ex.version == "1.0":
             connection = b"Keep-Alive"
-        self.write(answer_bytes(status, content_type, payload, connection, head=ex.method == "HEAD"))
+        transport = self.transport
+        if transport is not None and not transport.is_closing():  # no flow-control future: nothing waits
+            transport.write(answer_bytes(status, content_type, payload, connection, head=ex.method == "HEAD"))
         log_access(status, ex.method, ex.uri, self.context.remote_ip, time.perf_counter() - ex.started)
         self.answered(ex)
 
