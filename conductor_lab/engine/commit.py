@@ -66,8 +66,11 @@ log = logging.getLogger(__name__)
 
 #: group commit latencies kept for ``conductor-lab status`` (its p50/p99)
 LATENCY_RING = 1024
-#: how long changes nobody waits for (a poll's IN_PROGRESS marks) may wait for a commit to join
+#: how long changes nobody waits for (made under ``deferred()``) may wait for a commit to join
 LAZY_COMMIT_SECONDS = 0.05
+#: how long a task's deferred mark (a poll's IN_PROGRESS) is held for the task's next change,
+#: which replaces it; past this it is committed as it is (``GroupCommitter.deferred``)
+MARK_HOLD_SECONDS = 0.25
 #: how often an idle writer thread checks that the interpreter is not exiting (seconds)
 WRITER_IDLE_CHECK_SECONDS = 1.0
 #: commits are made on the loop thread while their moving average stays below this (seconds)
@@ -232,6 +235,18 @@ class _Pending:
         )
 
 
+class _Held:
+    """A task's deferred mark waiting for the task's next change: the task and the transitions
+    marked with it (``since``: loop time of the mark)."""
+
+    __slots__ = ("task", "transitions", "since")
+
+    def __init__(self, task: Task, since: float) -> None:
+        self.task = task
+        self.transitions: list[TransitionRow] = []
+        self.since = since
+
+
 class CommitterClosed(RuntimeError):
     """A commit was asked for after ``GroupCommitter.close()`` (or while the interpreter exits)."""
 
@@ -346,6 +361,8 @@ class GroupCommitter:
         self._yields = 0  # loop turns the scheduled commit has let pass (COMMIT_YIELDS)
         self.lazy = False  # see deferred()
         self._lazy_timer: asyncio.TimerHandle | None = None
+        self._held: dict[str, _Held] = {}  # task id -> its held mark, oldest first
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.commits = 0
         self.rows = 0
         self.failed: BaseException | None = None
@@ -387,10 +404,15 @@ class GroupCommitter:
     @contextmanager
     def deferred(self) -> Iterator[None]:
         """Marks made inside need no prompt commit: nobody waits for them (a poll's IN_PROGRESS
-        marks; docs/compat.md). They go with the next commit something needs (a request's
-        ``barrier()``, any other change), or ``LAZY_COMMIT_SECONDS`` later. A worker's update then
-        does not queue behind a commit of its own task's delivery, and the task row is written
-        once instead of twice."""
+        marks; docs/compat.md). A worker's update then does not queue behind a commit of its own
+        task's delivery.
+
+        A task marked inside (with the transitions marked with it) is held: its next change
+        replaces the row and takes the transitions along, so the task row is written once for
+        the delivery and the update together. A mark not replaced within ``MARK_HOLD_SECONDS``
+        is committed as it is; ``barrier(held=True)`` (a search or SQL read) and ``flush()``
+        commit them all. Anything else marked inside goes with the next commit something needs
+        (a request's ``barrier()``, any other change), or ``LAZY_COMMIT_SECONDS`` later."""
         self.lazy = True
         try:
             yield
@@ -401,12 +423,27 @@ class GroupCommitter:
         self._dirty().workflows[wf.workflowId] = wf
 
     def task(self, t: Task) -> None:
+        if self.lazy:
+            self._hold(t)
+            return
+        if self._held:
+            held = self._held.pop(t.taskId, None)
+            if held is not None:  # this change replaces the held row; its transitions go first
+                p = self._dirty()
+                p.transitions += held.transitions
+                p.tasks[t.taskId] = t
+                return
         self._dirty().tasks[t.taskId] = t
 
     def snapshot(self, snapshot_id: str, json_text: str) -> None:
         self._dirty().snapshots[snapshot_id] = json_text
 
     def transition(self, row: TransitionRow) -> None:
+        if self.lazy and row.task_id is not None:
+            held = self._held.get(row.task_id)
+            if held is not None:
+                held.transitions.append(row)
+                return
         self._dirty().transitions.append(row)
 
     def log(self, row: LogRow) -> None:
@@ -449,25 +486,74 @@ class GroupCommitter:
         self._dirty().event_executions.append(row)
 
     def delete_task(self, task_id: str) -> None:
+        held = self._held.pop(task_id, None)
+        if held is not None:
+            self._dirty().transitions += held.transitions
         p = self._dirty()
         p.tasks.pop(task_id, None)
         p.task_deletes[task_id] = None
 
     def delete_workflow(self, workflow_id: str) -> None:
+        self.release_held()  # its tasks' held rows go in this batch, which drops them
         p = self._dirty()
         p.workflows.pop(workflow_id, None)
         p.workflow_deletes[workflow_id] = None
 
+    # -- held marks --------------------------------------------------------------------------
+
+    def _hold(self, t: Task) -> None:
+        held = self._held.get(t.taskId)
+        if held is not None:
+            held.task = t
+            return
+        now = self.loop.time()
+        self._held[t.taskId] = _Held(t, now)
+        if self._hold_timer is None:
+            self._hold_timer = self.loop.call_at(now + MARK_HOLD_SECONDS, self._release_expired)
+
+    def _release_expired(self) -> None:
+        """Commit the marks held ``MARK_HOLD_SECONDS`` (the oldest come first)."""
+        self._hold_timer = None
+        limit = self.loop.time() - MARK_HOLD_SECONDS
+        expired = []
+        for task_id, held in self._held.items():
+            if held.since > limit:
+                self._hold_timer = self.loop.call_at(held.since + MARK_HOLD_SECONDS, self._release_expired)
+                break
+            expired.append(task_id)
+        if expired:
+            p = self._dirty()
+            for task_id in expired:
+                held = self._held.pop(task_id)
+                p.tasks[task_id] = held.task
+                p.transitions += held.transitions
+
+    def release_held(self) -> None:
+        """Every held mark joins the open batch (committed with it)."""
+        if not self._held:
+            return
+        held, self._held = self._held, {}
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        p = self._dirty()
+        for task_id, h in held.items():
+            p.tasks[task_id] = h.task
+            p.transitions += h.transitions
+
     # -- durability --------------------------------------------------------------------------
 
-    def barrier(self) -> asyncio.Future[None]:
-        """A future resolved when every change marked so far is committed.
+    def barrier(self, *, held: bool = False) -> asyncio.Future[None]:
+        """A future resolved when every change marked so far is committed: with ``held``, the
+        held marks too (see ``deferred``); without, not them.
 
         Each caller gets its own future (resolved with the batch's outcome): a cancelled waiter (a
         client that went away) cancels only its own, never the other requests of that batch. One
         future per waiter, set directly when the commit is done, is cheaper than ``asyncio.shield``
         of a shared one (which adds an outer future and a loop turn per waiter).
         """
+        if held:
+            self.release_held()
         if not self._open.empty():
             self._due(self._open)
             return self._open.waiter()
@@ -484,7 +570,7 @@ class GroupCommitter:
 
     @property
     def idle(self) -> bool:
-        return self._inflight is None and self._open.empty()
+        return self._inflight is None and self._open.empty() and not self._held
 
     def _scheduled_kick(self) -> None:
         """The commit ``_due`` scheduled: after the callbacks queued behind it (up to
@@ -605,16 +691,17 @@ class GroupCommitter:
                 f.exception()  # mark retrieved: its waiter may be gone
 
     async def flush(self) -> None:
-        """Wait until everything marked so far is durable."""
+        """Wait until everything marked so far is durable, held marks included."""
         while not self.idle:
-            await self.barrier()
+            await self.barrier(held=True)
 
     def close(self) -> None:
         """Wait for the commit in flight and the maintenance in progress; later commits are refused
         (their waiters get ``CommitterClosed``). ``flush()`` first to have everything written."""
         self._closed = True
-        if self._lazy_timer is not None:
-            self._lazy_timer.cancel()
-            self._lazy_timer = None
+        for timer in (self._lazy_timer, self._hold_timer):
+            if timer is not None:
+                timer.cancel()
+        self._lazy_timer = self._hold_timer = None
         self._writer.close()
         self._maintainer.shutdown(wait=True)

@@ -192,7 +192,7 @@ class Executor:
         assert self.archive_policy is not None
         now = self.clock()
         self.archive_policy.horizon = max(self.archive_policy.horizon, now)
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         return self.archive_policy.horizon
 
     async def archive_now(self) -> int:

@@ -49,7 +49,7 @@ class SearchService:
         q = search.parse(
             start=start, size=size, sort=sort, free_text=free_text, query=_filters(query, classifier, top_level_only)
         )
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         return await self.rt.read(self._load_workflows, q)
 
     async def search_workflows_by_tasks(
@@ -67,7 +67,7 @@ class SearchService:
         gave no new workflow (a second task of the same workflow, or a workflow gone).
         """
         q = search.parse(start=start, size=size, sort=sort, free_text=free_text, query=query)
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         return await self.rt.read(self._load_workflows_of_tasks, q)
 
     # ------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ class SearchService:
         from a snapshot): no lookup of their workflows.
         """
         q = search.parse(start=start, size=size, sort=sort, free_text=free_text, query=query)
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         return await self.rt.read(self._load_tasks, q, with_nodes)
 
     # ------------------------------------------------------------------------------------------

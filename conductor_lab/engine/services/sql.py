@@ -55,7 +55,7 @@ class SqlService:
         """``run_sql`` on the SQL threads; the event loop keeps serving while it runs."""
         if self._closed:
             raise IllegalState("the engine is shutting down")
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         cancel = Cancel()
         call = functools.partial(
             self._run,
@@ -73,7 +73,7 @@ class SqlService:
         SQL thread too (a 100,000-row JSON answer is too much work for the event loop)."""
         if self._closed:
             raise IllegalState("the engine is shutting down")
-        await self.rt.committer.barrier()
+        await self.rt.committer.barrier(held=True)
         cancel = Cancel()
 
         def call() -> bytes:
