@@ -114,7 +114,9 @@ def test_archived_runs_leave_the_tables_and_stay_findable(tmp_path: Path) -> Non
 
     async def story(ex: Executor, clock: Clock, store: DuckDBStore) -> None:
         await ex.register_workflow_def(ONE)
-        done.extend([await complete_one(ex, log=f"line {i}") for i in range(5)])
+        for i in range(5):
+            done.append(await complete_one(ex, log=f"line {i}"))
+            clock.now += 1  # distinct start times: the searches below sort by startTime
         clock.advance_days(2)
         recent = await complete_one(ex)  # ended now: not due
         running = await ex.start_workflow({"name": "one"})
