@@ -351,6 +351,13 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Non
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def steal_ticks() -> int:
+    """The host's steal time so far, all CPUs, in 1/100 s ticks (``/proc/stat``): time a neighbour
+    had the cores this machine was given."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8])
+
+
 def machine_line() -> str:
     la = os.getloadavg()
     mem = psutil.virtual_memory()

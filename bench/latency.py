@@ -39,7 +39,11 @@ committed with fsync before its answer). Sections, all against that one server:
    state change (each start and each task update; long polls excluded, they wait by design) is
    timed -> max, p99, p99.9, and the count over 100 ms; per 10 s of the section the same, and the
    slowest requests with the second they were answered (to tell spikes that come with folds and
-   checkpoints from a busy machine). The issue's check is 60 s with >= 20,000 workflows.
+   checkpoints from a busy machine). Beside the load a thread of the bench sleeps 5 ms at a time
+   and records how much later it woke (a "client stall": this process was not run, so the
+   machine or its host was busy), and the host's steal time is read every second (``/proc/stat``);
+   both are printed per 10 s, and each slow request says whether a client stall of 50 ms or more
+   overlapped it. The issue's check is 60 s with >= 20,000 workflows.
 
 Exit status 1 when something failed (a request error, a run not COMPLETED, the server's exit
 code); a MISS against a target is a figure, not a failure.
@@ -72,6 +76,7 @@ from _common import (  # noqa: E402
     percentile,
     print_table,
     rate,
+    steal_ticks,
     verdict,
 )
 
@@ -441,6 +446,8 @@ class SustainedFigures:
     starts: list[tuple[float, float]]  # (answer time - section start, latency)
     updates: list[tuple[float, float]]
     lag_max: float  # how late the starters sent against their schedule
+    stalls: list[tuple[float, float]]  # (woke at - section start, how late) of the stall sampler, > 10 ms
+    steal: list[tuple[float, int]]  # (time - section start, host steal ticks since the section began)
     cpu_s: float
     errors: int
     drained: bool
@@ -487,12 +494,34 @@ def section_sustained(
             mine.append((t1 - t_begin, t1 - t0))
         c.close()
 
+    stalls: list[tuple[float, float]] = []
+    steal: list[tuple[float, int]] = []
+    sampling = threading.Event()
+
+    def sampler() -> None:
+        """Oversleeps of 5 ms naps (this process not run) and the host's steal, once a second."""
+        steal0 = steal_ticks()
+        next_steal = mono() + 1.0
+        while not sampling.is_set():
+            t0 = mono()
+            time.sleep(0.005)
+            t1 = mono()
+            if t1 - t0 - 0.005 > 0.010:
+                stalls.append((t1 - t_begin, t1 - t0 - 0.005))
+            if t1 >= next_steal:
+                steal.append((t1 - t_begin, steal_ticks() - steal0))
+                next_steal += 1.0
+
     cpu0 = server.cpu_seconds()
+    sampler_thread = threading.Thread(target=sampler, daemon=True)
+    sampler_thread.start()
     sts = [threading.Thread(target=starter, args=(k,), daemon=True) for k in range(starters)]
     for t in sts:
         t.start()
     for t in sts:
         t.join()
+    sampling.set()
+    sampler_thread.join()
     started = sum(len(s) for s in start_lat)
     deadline = mono() + 60
     while load.tasks_done() < started and mono() < deadline:
@@ -513,6 +542,8 @@ def section_sustained(
         starts=[x for s in start_lat for x in s],
         updates=[(t - t_begin, d) for u in load.upd for t, d in u],
         lag_max=max(lags),
+        stalls=stalls,
+        steal=steal,
         cpu_s=cpu_s,
         errors=sum(load.errors) + sum(start_errors),
         drained=load.tasks_done() >= started,
@@ -689,15 +720,26 @@ def report_sustained(s: SustainedFigures) -> bool:
         ],
     )
     timed = [(t, d) for _, xs in (("start", s.starts), ("update", s.updates)) for t, d in xs]
+
+    def steal_at(t: float) -> int:  # steal ticks from the section's start to about ``t``
+        return max((v for at, v in s.steal if at <= t), default=0)
+
     windows: list[list[object]] = []
     for w0 in range(0, max(1, math.ceil(s.seconds)), 10):
         xs = [d for t, d in timed if w0 <= t < w0 + 10]
         if xs:
-            windows.append(row(f"  {w0}-{w0 + 10} s", xs))
-    print_table(["per 10 s (all)", "n", "p50", "p99", "p99.9", "max", "> 100 ms"], windows)
+            stall = max((d for t, d in s.stalls if w0 <= t < w0 + 10), default=0.0)
+            windows.append([*row(f"  {w0}-{w0 + 10} s", xs), steal_at(w0 + 10) - steal_at(w0),
+                            ms(stall) if stall else "< 10 ms"])  # fmt: skip
+    print_table(["per 10 s (all)", "n", "p50", "p99", "p99.9", "max", "> 100 ms", "steal", "client stall"], windows)
     if slow:
         worst10 = sorted(slow, key=lambda x: -x[1])[:10]
-        shown = ", ".join(f"{d * 1000:.0f} ms {kind} at {t:.1f}s" for t, d, kind in worst10)
+
+        def overlapped(t: float, d: float) -> str:  # a client stall >= 50 ms within the request
+            hit = [x for at, x in s.stalls if x >= 0.050 and at - x < t and at > t - d]
+            return f" (client stall {max(hit) * 1000:.0f} ms)" if hit else ""
+
+        shown = ", ".join(f"{d * 1000:.0f} ms {kind} at {t:.1f}s{overlapped(t, d)}" for t, d, kind in worst10)
         print(
             f"   {len(slow)} requests over 100 ms; the slowest (answered at, from the section's start): {shown}"
         )

@@ -39,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, Server, code_line, machine_line, print_table  # noqa: E402
+from _common import REPO_ROOT, Server, code_line, machine_line, print_table, steal_ticks  # noqa: E402
 
 TASKS_PER_S = re.compile(r"^worker_tasks_per_s: ([\d.]+)", re.M)
 
@@ -59,11 +59,6 @@ class Run:
 
 def _list(xs: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in xs)
-
-
-def steal_ticks() -> int:
-    with open("/proc/stat") as f:
-        return int(f.readline().split()[8])
 
 
 def free_port() -> int:
