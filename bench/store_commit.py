@@ -19,8 +19,8 @@ is one record appended to the commit log (``fdatasync``ed when durable); after e
 fold the log into the tables (``materialize``) is printed too.
 
 Fold (``--fold N``): the log a server writes for N workflows of 3 worker tasks run by workers
-(per task: scheduled, in progress and completed rows of ~1 KB JSON, the workflow's row, transitions;
-two requests' changes per commit, workflows interleaved), committed ``--fold-every`` (700) commits
+(per task: scheduled and completed rows of ~1 KB JSON, the poll's IN_PROGRESS mark being held for
+the update, the workflow's row, transitions; two requests' changes per commit, workflows interleaved), committed ``--fold-every`` (700) commits
 at a time, each lot then folded (``materialize``). Printed: the process CPU of the folds (DuckDB's
 threads included) per worker task and per fold, and a fold's wall time.
 """
@@ -153,7 +153,8 @@ def server_log(n: int) -> list[Batch]:
         ]
         for k in range(3):
             t = 2 + 2 * k
-            steps.append(Batch(tasks=[task_row(tids[k], w, k + 1, "IN_PROGRESS", t)]))
+            # the poll's IN_PROGRESS mark is held and goes with the update: its transition only
+            polled = task_row(tids[k], w, k + 1, "IN_PROGRESS", t)
             rows = [task_row(tids[k], w, k + 1, "COMPLETED", t + 1)]
             if k < 2:
                 rows.append(task_row(tids[k + 1], w, k + 2, "SCHEDULED", t + 1))
@@ -162,7 +163,10 @@ def server_log(n: int) -> list[Batch]:
                 Batch(
                     workflows=[wf_row(w, i, done, t + 1)],
                     tasks=rows,
-                    transitions=[TransitionRow(t + 1, w, r.task_id, r.ref_name, r.task_type, r.status, None) for r in rows],
+                    transitions=[
+                        TransitionRow(t, w, polled.task_id, polled.ref_name, polled.task_type, "IN_PROGRESS", None),
+                        *(TransitionRow(t + 1, w, r.task_id, r.ref_name, r.task_type, r.status, None) for r in rows),
+                    ],
                 )
             )
         for b in steps:
