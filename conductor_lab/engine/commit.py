@@ -38,7 +38,7 @@ import queue
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from time import perf_counter
@@ -426,14 +426,12 @@ class GroupCommitter:
         if self.lazy:
             self._hold(t)
             return
+        p = self._dirty()
         if self._held:
             held = self._held.pop(t.taskId, None)
             if held is not None:  # this change replaces the held row; its transitions go first
-                p = self._dirty()
                 p.transitions += held.transitions
-                p.tasks[t.taskId] = t
-                return
-        self._dirty().tasks[t.taskId] = t
+        p.tasks[t.taskId] = t
 
     def snapshot(self, snapshot_id: str, json_text: str) -> None:
         self._dirty().snapshots[snapshot_id] = json_text
@@ -486,10 +484,10 @@ class GroupCommitter:
         self._dirty().event_executions.append(row)
 
     def delete_task(self, task_id: str) -> None:
+        p = self._dirty()
         held = self._held.pop(task_id, None)
         if held is not None:
-            self._dirty().transitions += held.transitions
-        p = self._dirty()
+            p.transitions += held.transitions
         p.tasks.pop(task_id, None)
         p.task_deletes[task_id] = None
 
@@ -522,11 +520,7 @@ class GroupCommitter:
                 break
             expired.append(task_id)
         if expired:
-            p = self._dirty()
-            for task_id in expired:
-                held = self._held.pop(task_id)
-                p.tasks[task_id] = held.task
-                p.transitions += held.transitions
+            self._release([(task_id, self._held.pop(task_id)) for task_id in expired])
 
     def release_held(self) -> None:
         """Every held mark joins the open batch (committed with it)."""
@@ -536,10 +530,14 @@ class GroupCommitter:
         if self._hold_timer is not None:
             self._hold_timer.cancel()
             self._hold_timer = None
+        self._release(held.items())
+
+    def _release(self, marks: Iterable[tuple[str, _Held]]) -> None:
+        """These held marks join the open batch as they are, their rows and transitions."""
         p = self._dirty()
-        for task_id, h in held.items():
-            p.tasks[task_id] = h.task
-            p.transitions += h.transitions
+        for task_id, held in marks:
+            p.tasks[task_id] = held.task
+            p.transitions += held.transitions
 
     # -- durability --------------------------------------------------------------------------
 

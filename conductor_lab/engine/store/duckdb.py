@@ -15,10 +15,10 @@ How it writes (measured with duckdb 2.0.1 on the 2-vCPU reference VM; ``bench/st
   key, the later of upsert/delete for definitions and event handlers, the first snapshot per id,
   appends in commit order); the fold hands each table's merged rows to DuckDB as one JSON text
   parameter, parsed there (``from_json``, the GIL released): rows into a temp table, delete their
-  keys, insert them (the derived search columns computed from the JSON). It records ``journal_folded_seq`` in ``cl_meta`` in the same
-  transaction; after its COMMIT the log segments that hold only folded records are deleted. A
-  fold starts by rotating the log to a new segment (under the writer lock), so the older segments
-  hold exactly what it folds.
+  keys, insert them (the derived search columns computed from the JSON). It records
+  ``journal_folded_seq`` in ``cl_meta`` in the same transaction; after its COMMIT the log
+  segments that hold only folded records are deleted. A fold starts by rotating the log to a new
+  segment (under the writer lock), so the older segments hold exactly what it folds.
   It runs on its own connection beside the commits (the group committer calls ``maintain`` on its
   own thread every ``MATERIALIZE_BATCHES`` commits or ``MATERIALIZE_AGE_SECONDS``), before every
   read (reads see every acknowledged batch), at close and at open. One fold transaction takes at
@@ -307,7 +307,6 @@ MATERIALIZE_MAX_BYTES = 16 * 1024 * 1024
 FOLDED_SEQ_KEY = "journal_folded_seq"
 
 
-
 def _row_array(value: Any) -> tuple[Any, ...]:
     """orjson's ``default``: a row NamedTuple (orjson serializes plain tuples only) as an array;
     any other value it cannot serialize is refused, as without a ``default``."""
@@ -367,8 +366,8 @@ def decode_batch(text: str) -> Batch:
 #
 # Committed batches are merged in Python as they are committed (``_Group``, ``_Fold``: commit
 # order, the newest row per key, a definition's later upsert or delete, appends in order; a dict
-# assignment per row), so only what ends up in the tables reaches DuckDB: about a third of the task
-# rows (a task is logged scheduled, in progress and done). A fold hands each table's rows to DuckDB
+# assignment per row), so only what ends up in the tables reaches DuckDB: about half of the task
+# rows (a worker task is logged scheduled and done; the poll's mark goes with the update). A fold hands each table's rows to DuckDB
 # as ONE JSON text parameter, parsed there (``from_json``, the GIL released) and applied with a few
 # statements per table.
 # docs/storage.md ("The fold merges in Python") has the figures.
