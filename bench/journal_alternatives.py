@@ -10,6 +10,11 @@ commit) durable, one at a time, as a notebook's single worker does:
   fsynced per commit), as ``DuckDBStore.commit`` did before the commit log;
 * ``sqlite WAL FULL``: SQLite in WAL mode with ``synchronous=FULL``, one INSERT + COMMIT;
 * ``append+fdatasync``: ``os.write`` of the text to an ``O_APPEND`` file, then ``os.fdatasync``;
+* ``fallocated+fdatasync``: ``os.pwrite`` into space reserved with ``posix_fallocate`` (unwritten
+  extents, converted on their first write), then ``os.fdatasync``; as the log's segments were made
+  before they were written full of zeros;
+* ``zeros+fdatasync``: the same over blocks written (zeros) and fsynced beforehand, as the log's
+  segments are made now;
 * ``JournalLog.append``: the same, framed (header + crc32), as the store does it;
 * ``DuckDBStore.commit``: the whole commit path (row validation with pyarrow, JSON encoding, the log).
 
@@ -115,6 +120,34 @@ def append_fdatasync(d: str, n: int) -> Callable[[int], None]:
     return commit
 
 
+def _overwrite(d: str, n: int, reserve: Callable[[int, int], None]) -> Callable[[int], None]:
+    fd = os.open(os.path.join(d, "segment.log"), os.O_WRONLY | os.O_CREAT, 0o644)
+    data = TEXT.encode()
+    reserve(fd, (n + 40) * len(data))  # room for the warm-up and the run
+    os.fsync(fd)
+    at = [0]
+
+    def commit(i: int) -> None:
+        os.pwrite(fd, data, at[0])
+        at[0] += len(data)
+        os.fdatasync(fd)
+
+    return commit
+
+
+def fallocated(d: str, n: int) -> Callable[[int], None]:
+    return _overwrite(d, n, lambda fd, size: os.posix_fallocate(fd, 0, size))
+
+
+def zeros(d: str, n: int) -> Callable[[int], None]:
+    def write_zeros(fd: int, size: int) -> None:
+        block = bytes(1 << 20)
+        for at in range(0, size, len(block)):
+            os.pwrite(fd, block[: size - at], at)
+
+    return _overwrite(d, n, write_zeros)
+
+
 def journal_log(d: str, n: int) -> Callable[[int], None]:
     log = JournalLog(Path(d) / "bench.journal", durable=True)
     log.open(0)
@@ -217,6 +250,8 @@ def main() -> None:
         ("duckdb one-row txn", duckdb_row),
         ("sqlite WAL FULL", sqlite_wal),
         ("append+fdatasync", append_fdatasync),
+        ("fallocated+fdatasync", fallocated),
+        ("zeros+fdatasync", zeros),
         ("JournalLog.append", journal_log),
         ("DuckDBStore.commit", store_commit),
     ):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -15,6 +17,7 @@ from conductor_lab.engine.store.journal import (
     CRASH_ENV,
     HEADER,
     PREALLOCATE_BYTES,
+    PREALLOCATE_MAX_BYTES,
     JournalCorruption,
     JournalLog,
     crash_points,
@@ -79,7 +82,11 @@ def test_torn_tail_at_every_byte_of_the_last_frame() -> None:
                 parse_segment(good + last[:cut], "s", tail_allowed=False)
 
 
-def test_torn_tail_at_every_byte_is_cut_off_at_open(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_torn_tail_at_every_byte_is_cut_off_at_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ~700 opens, each writing the zeros of two new segments: small ones are enough here
+    monkeypatch.setattr("conductor_lab.engine.store.journal.PREALLOCATE_BYTES", 64 * 1024)
     fs = frames()
     good = b"".join(fs[:-1])
     last = fs[-1]
@@ -298,3 +305,75 @@ def test_a_torn_frame_before_the_preallocated_zeros(tmp_path: Path) -> None:
         f.write(b"\xffJ\x09")
     with pytest.raises(JournalCorruption):
         open_log(tmp_path)
+
+
+FS_IOC_FIEMAP = 0xC020660B
+FIEMAP_FLAG_SYNC = 0x1
+FIEMAP_EXTENT_UNWRITTEN = 0x800
+_FIEMAP = struct.Struct("=QQIIII")  # start, length, flags, mapped extents, extent count, reserved
+_EXTENT = struct.Struct("=QQQ16xI12x")  # logical, physical, length, flags
+
+
+def extents(path: Path, most: int = 256) -> list[tuple[int, int, int]]:
+    """(logical offset, length, flags) of each extent of a file (FIEMAP); skips where unsupported."""
+    buf = bytearray(_FIEMAP.pack(0, 2**64 - 1, FIEMAP_FLAG_SYNC, 0, most, 0) + bytes(most * _EXTENT.size))
+    with path.open("rb") as f:
+        try:
+            fcntl.ioctl(f.fileno(), FS_IOC_FIEMAP, buf)
+        except OSError as exc:
+            pytest.skip(f"no FIEMAP on this file system ({exc})")
+    n = _FIEMAP.unpack_from(buf)[3]
+    out = []
+    for i in range(n):
+        logical, _, length, flags = _EXTENT.unpack_from(buf, _FIEMAP.size + i * _EXTENT.size)
+        out.append((logical, length, flags))
+    return out
+
+
+def test_new_segments_are_written_zeros_not_a_reservation(tmp_path: Path) -> None:
+    """A frame must overwrite blocks already written: ``posix_fallocate``d (unwritten) extents make
+    every ``fdatasync`` commit their conversion too (docs/storage.md, "Preallocation")."""
+    log, _ = open_log(tmp_path)
+    for p in log.segment_files():  # the current segment and the spare
+        assert p.stat().st_size == PREALLOCATE_BYTES
+        ext = extents(p)
+        assert sum(length for _, length, _ in ext) >= PREALLOCATE_BYTES
+        assert not [e for e in ext if e[2] & FIEMAP_EXTENT_UNWRITTEN], ext
+        assert p.read_bytes() == bytes(PREALLOCATE_BYTES)
+    log.close(clean=False)
+
+
+def test_a_segment_that_outgrew_its_zeros_makes_the_next_ones_larger(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path)
+    big = "x" * (1024 * 1024)
+    for seq in range(1, 7):  # ~6 MiB of frames: past the 4 MiB of zeros, the segment grows
+        log.append(seq, big)
+    log.rotate()  # the spare (4 MiB, made at open) becomes current
+    assert log.release(6) == 1  # the grown segment is gone; a new spare is made
+    sizes = [p.stat().st_size for p in log.segment_files()]
+    assert sizes == [PREALLOCATE_BYTES, 8 * 1024 * 1024]  # 5/4 of ~6 MiB, in whole MiB
+    log.append(7, "small")
+    log.rotate()
+    assert log.release(7) == 1
+    assert [p.stat().st_size for p in log.segment_files()] == [8 * 1024 * 1024, PREALLOCATE_BYTES]  # back down
+    log.close(clean=False)
+    log, records = open_log(tmp_path)  # the larger current segment reopens: zeros, no frames, no repair
+    assert records == []
+    log.close(clean=False)
+
+
+def test_room_for_a_new_segment_is_bounded() -> None:
+    from conductor_lab.engine.store.journal import _next_room
+
+    mib = 1024 * 1024
+    assert _next_room(0) == PREALLOCATE_BYTES
+    assert _next_room(3 * mib) == PREALLOCATE_BYTES
+    assert _next_room(4 * mib) == 5 * mib
+    assert _next_room(4 * mib + 1) == 6 * mib
+    assert _next_room(10**12) == PREALLOCATE_MAX_BYTES
+
+
+def test_a_volatile_log_writes_no_zeros(tmp_path: Path) -> None:
+    log, _ = open_log(tmp_path, durable=False)
+    assert [p.stat().st_size for p in log.segment_files()] == [0, 0]
+    log.close(clean=False)
