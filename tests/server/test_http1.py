@@ -9,6 +9,7 @@ header limits, malformed input, idle connections and shutdown.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import threading
@@ -210,6 +211,31 @@ def test_chunked_bodies_are_read(wire: Wire, flow: dict[str, str]) -> None:
         wire.send(request("POST", path, None, headers) + chunked + b"0\r\n\r\n")
         status, _, body = wire.answer()
         assert status != 413 and (path.endswith("validate") or status == 200), body
+
+
+def test_requests_split_across_reads_of_two_connections(server: ServerProcess, flow: dict[str, str]) -> None:
+    """A request that arrives in pieces, with another connection's requests read and answered in
+    between, keeps exactly its own bytes (split in the request line, in a header, in a body of
+    several reads)."""
+    pad = "".join(chr(ord("a") + i % 26) for i in range(200_000))  # > 3 reads of 64 KiB
+    body = json.dumps({"pad": pad}).encode()
+    first = request("POST", f"/api/workflow/{flow['wf']}", body, {"Content-Type": "application/json"})
+    a, b = Wire.to(server.url), Wire.to(server.url)
+    try:
+        cuts = [0, 7, 40, 70_000, 140_000, len(first)]  # mid request line, mid header, mid body
+        for i, (lo, hi) in enumerate(itertools.pairwise(cuts)):
+            a.send(first[lo:hi])
+            b.send(request("POST", f"/api/workflow/{flow['wf']}", b'{"n": %d}' % i, {"Content-Type": "application/json"}))
+            status, _, wid = b.answer()
+            assert status == 200 and len(wid) == 36
+        status, _, wid = a.answer()
+        assert status == 200, wid
+        a.send(request("GET", f"/api/workflow/{wid.decode()}?includeTasks=false"))
+        status, _, got = a.answer()
+        assert status == 200 and json.loads(got)["input"] == {"pad": pad}
+    finally:
+        a.close()
+        b.close()
 
 
 def test_oversized_bodies(server: ServerProcess, flow: dict[str, str]) -> None:
