@@ -298,8 +298,12 @@ CHECKPOINT_WAL_BYTES = 16 * 1024 * 1024
 #: went into cl_journal (64 / 0.25 s). perf_probe --quick, same run, two runs each: 64 / 0.25 s ->
 #: 1,024 / 1 s took worker tasks/s from ~365 to 520-720 and the idle 3-task workflow from 13-17 ms
 #: to ~7.5 ms p50 (44-61 ms -> 11-12 ms p99). Reads fold first, so they never see less.
-MATERIALIZE_BATCHES = 1024
-MATERIALIZE_AGE_SECONDS = 1.0
+#: 1,024 / 1 s -> 2,048 / 2 s: a task's scheduled and finished rows, and its workflow's rows, more
+#: often meet in one fold (one DELETE + INSERT instead of two): the fold's threads under
+#: perf_probe --only throughput 0.083-0.158 -> 0.061-0.097 ms per task in three alternated pairs;
+#: a read under that load waits for a fold of up to 2 s of commits (~0.3-0.45 s instead of ~0.2-0.3 s).
+MATERIALIZE_BATCHES = 2048
+MATERIALIZE_AGE_SECONDS = 2.0
 #: One fold transaction takes records up to this much batch text (at least one record).
 MATERIALIZE_MAX_BYTES = 16 * 1024 * 1024
 
