@@ -56,6 +56,10 @@ class Traffic:
         self.started: list[tuple[str, int]] = []  # (workflowId, n) of acknowledged starts
         self.updated: dict[str, str] = {}  # taskId -> workflowId of acknowledged COMPLETED updates
         self.errors: list[BaseException] = []
+        # the starter waits for the first acknowledged update after its first start: a crash
+        # early in the log (journal-write:30) must find both kinds acknowledged, however fast the
+        # starts' commits are
+        self.first_update = threading.Event()
         self.threads = [threading.Thread(target=self._starter)] + [
             threading.Thread(target=self._worker, args=(tt,)) for tt in ("jc_a", "jc_b", "jc_a")
         ]
@@ -80,6 +84,8 @@ class Traffic:
                     return  # the server died: this start was not acknowledged
                 self.started.append((wid, n))
                 n += 1
+                if n == 1:
+                    self.first_update.wait(30)
 
     def _worker(self, task_type: str) -> None:
         with ConductorClient(self.url, timeout=5) as c:
@@ -95,6 +101,7 @@ class Traffic:
                             }
                         )
                         self.updated[t["taskId"]] = t["workflowInstanceId"]
+                        self.first_update.set()
                 except (httpx.HTTPError, ApiError):
                     return
                 except BaseException as exc:  # pragma: no cover - surfaced by the test
