@@ -44,7 +44,7 @@ import pyarrow as pa  # noqa: E402
 
 from conductor_lab.engine.store.base import Batch, TaskRow, TransitionRow, WorkflowRow  # noqa: E402
 from conductor_lab.engine.store.duckdb import DuckDBStore, encode_batch  # noqa: E402
-from conductor_lab.engine.store.journal import JournalLog  # noqa: E402
+from conductor_lab.engine.store.journal import JournalLog, write_zeros  # noqa: E402
 
 PAD = "x" * 650
 
@@ -140,12 +140,7 @@ def fallocated(d: str, n: int) -> Callable[[int], None]:
 
 
 def zeros(d: str, n: int) -> Callable[[int], None]:
-    def write_zeros(fd: int, size: int) -> None:
-        block = bytes(1 << 20)
-        for at in range(0, size, len(block)):
-            os.pwrite(fd, block[: size - at], at)
-
-    return _overwrite(d, n, write_zeros)
+    return _overwrite(d, n, write_zeros)  # as JournalLog makes its segments
 
 
 def journal_log(d: str, n: int) -> Callable[[int], None]:

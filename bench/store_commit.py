@@ -20,8 +20,9 @@ fold the log into the tables (``materialize``) is printed too.
 
 Fold (``--fold N``): the log a server writes for N workflows of 3 worker tasks run by workers
 (per task: scheduled and completed rows of ~1 KB JSON, the poll's IN_PROGRESS mark being held for
-the update, the workflow's row, transitions; two requests' changes per commit, workflows interleaved), committed ``--fold-every`` (700) commits
-at a time, each lot then folded (``materialize``). Printed: the process CPU of the folds (DuckDB's
+the update, the workflow's row, transitions; two requests' changes per commit, workflows
+interleaved), committed ``--fold-every`` (700) commits at a time, each lot then folded
+(``materialize``). Printed: the process CPU of the folds (DuckDB's
 threads included) per worker task and per fold, and a fold's wall time.
 """
 

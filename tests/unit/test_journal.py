@@ -20,6 +20,7 @@ from conductor_lab.engine.store.journal import (
     PREALLOCATE_MAX_BYTES,
     JournalCorruption,
     JournalLog,
+    _next_room,
     crash_points,
     encode_frame,
     parse_segment,
@@ -363,8 +364,6 @@ def test_a_segment_that_outgrew_its_zeros_makes_the_next_ones_larger(tmp_path: P
 
 
 def test_room_for_a_new_segment_is_bounded() -> None:
-    from conductor_lab.engine.store.journal import _next_room
-
     mib = 1024 * 1024
     assert _next_room(0) == PREALLOCATE_BYTES
     assert _next_room(3 * mib) == PREALLOCATE_BYTES

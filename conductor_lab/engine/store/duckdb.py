@@ -371,9 +371,9 @@ def decode_batch(text: str) -> Batch:
 # Committed batches are merged in Python as they are committed (``_Group``, ``_Fold``: commit
 # order, the newest row per key, a definition's later upsert or delete, appends in order; a dict
 # assignment per row), so only what ends up in the tables reaches DuckDB: about half of the task
-# rows (a worker task is logged scheduled and done; the poll's mark goes with the update). A fold hands each table's rows to DuckDB
-# as ONE JSON text parameter, parsed there (``from_json``, the GIL released) and applied with a few
-# statements per table.
+# rows (a worker task is logged scheduled and done; the poll's mark goes with the update). A fold
+# hands each table's rows to DuckDB as ONE JSON text parameter, parsed there (``from_json``, the
+# GIL released) and applied with a few statements per table.
 # docs/storage.md ("The fold merges in Python") has the figures.
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "crash_points",
     "encode_frame",
     "parse_segment",
+    "write_zeros",
 ]
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def _next_room(used: int) -> int:
     return min(PREALLOCATE_MAX_BYTES, max(PREALLOCATE_BYTES, want))
 
 
-def _write_zeros(fd: int, size: int) -> None:
+def write_zeros(fd: int, size: int) -> None:
     """Write ``size`` zero bytes from the start of the file (real blocks, not a reservation)."""
     at = 0
     while at < size:
@@ -459,7 +460,7 @@ class JournalLog:
         try:
             if self.durable and self._room:
                 try:
-                    _write_zeros(fd, self._room)
+                    write_zeros(fd, self._room)
                     os.fsync(fd)
                 except OSError as exc:  # no room: the segment grows as it is written
                     log.debug("%s: not preallocated (%s)", path, exc)
