@@ -82,12 +82,13 @@ COMMIT_AVERAGE_WEIGHT = 0.1
 #: run of slow commits, a slow disk, to move commits to the writer thread
 COMMIT_SAMPLE_CAP = 2.0
 #: loop turns a due commit lets pass while other callbacks are ready (they may join its batch)...
-COMMIT_YIELDS = 8
+COMMIT_YIELDS = 4
 #: ...as long as fewer requests than this wait for it (a batch this large commits at once).
-#: 4 -> 8 (both): under perf_probe --only throughput (four workers, two starters) a batch of four
+#: 4 -> 8: under perf_probe --only throughput (four workers, two starters) a batch of four
 #: committed while more requests were ready, and those paid an fdatasync of their own: commits
-#: per worker task 0.47-0.50 -> 0.41-0.45, the server's CPU per task 5-14% lower in five of six
-#: alternated pairs (5% higher in one); bench/throughput.py (48-64 connections) within its spread.
+#: per worker task 0.47-0.50 -> 0.39-0.45 and the server's CPU per task mostly 5-14% lower
+#: (docs/performance.md, "Bigger commit groups"); bench/throughput.py (48-64 connections) within
+#: its spread. More turns (8) did not lower the commits further and may delay answers at two workers.
 COMMIT_YIELD_WAITERS = 8
 
 
