@@ -88,7 +88,8 @@ COMMIT_YIELDS = 4
 #: committed while more requests were ready, and those paid an fdatasync of their own: commits
 #: per worker task 0.47-0.50 -> 0.39-0.45 and the server's CPU per task mostly 5-14% lower
 #: (docs/performance.md, "Bigger commit groups"); bench/throughput.py (48-64 connections) within
-#: its spread. More turns (8) did not lower the commits further and may delay answers at two workers.
+#: its spread. More turns (8) did not lower the commits further. With fewer clients than this, a
+#: commit that all of them wait for goes at once (``GroupCommitter.may_join``).
 COMMIT_YIELD_WAITERS = 8
 
 
@@ -373,6 +374,10 @@ class GroupCommitter:
         self.failed: BaseException | None = None
         self.metrics: NullMetrics = NO_METRICS
         self.latencies: deque[float] = deque(maxlen=LATENCY_RING)  # seconds, first change -> durable
+        #: whether a request not read yet could still join a due commit (the HTTP server sets it:
+        #: one of its connections has no request in progress, so its client may be sending one).
+        #: When none could, a due commit goes at once. None: not known (COMMIT_YIELD_WAITERS only).
+        self.may_join: Callable[[], bool] | None = None
 
     # -- marking ---------------------------------------------------------------------------
 
@@ -577,11 +582,13 @@ class GroupCommitter:
 
     def _scheduled_kick(self) -> None:
         """The commit ``_due`` scheduled: after the callbacks queued behind it (up to
-        ``COMMIT_YIELDS`` loop turns), so that requests read meanwhile join its batch."""
+        ``COMMIT_YIELDS`` loop turns), so that requests read meanwhile join its batch; at once
+        when no other request could join (``may_join``)."""
         if (
             self._yields < COMMIT_YIELDS
             and len(self._open.waiters) < COMMIT_YIELD_WAITERS
             and others_ready(self.loop)
+            and (self.may_join is None or self.may_join())
         ):
             self._yields += 1
             self.loop.call_soon(self._scheduled_kick)

@@ -796,6 +796,11 @@ class HttpServer:
         if self._sweeper is None:
             self._sweeper = self.loop.create_task(self._sweep())
 
+    def may_send(self) -> bool:
+        """Whether a connection has no request in progress, so its client may be sending one
+        (the group committer's ``may_join``: a due commit waits for such requests only)."""
+        return any(not conn.queue for conn in self.connections)
+
     def forget(self, conn: HttpConnection) -> None:
         self.connections.discard(conn)
         if not self.connections:

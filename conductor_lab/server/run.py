@@ -167,10 +167,13 @@ async def open_server(
         bound = sockets[0].getsockname()[1]
         if grpc_port is not None:
             rpc = await _start_grpc(executor, host, grpc_port, token, max_body_bytes)
+        else:  # every request comes through this server: the commits may count on its count
+            executor.committer.may_join = server.may_send
         grpc_target = rpc.target if rpc is not None else None
         yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor, grpc_target)
         log.info("shutting down")
     finally:
+        executor.committer.may_join = None
         if server is not None:
             server.stop()  # no new connections; answers from now on close theirs
         executor.end_polls()  # long polls answer now, so the requests in flight end quickly

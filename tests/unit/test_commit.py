@@ -445,3 +445,25 @@ def test_a_due_commit_waits_a_bounded_number_of_loop_turns(tmp_path: Path) -> No
 
     run(store, body, inline_below=INLINE_COMMIT_SECONDS)
     store.close()
+
+
+@pytest.mark.parametrize("may_join", [False, True])
+def test_a_due_commit_goes_at_once_when_no_other_request_could_join(tmp_path: Path, may_join: bool) -> None:
+    """With ``may_join`` known (the HTTP server: a connection has no request in progress), a due
+    commit waits for ready callbacks only while another request could still join it."""
+    store = RecordingStore(tmp_path / "c.duckdb")
+    loop_thread = threading.current_thread().name
+
+    async def body(c: GroupCommitter) -> None:
+        c.may_join = lambda: may_join
+        loop = asyncio.get_running_loop()
+        c.log(LogRow("t1", 1, "first"))
+        waiter = c.barrier()
+        loop.call_soon(c.log, LogRow("t1", 2, "second"))  # ready behind the commit
+        await waiter
+        await c.flush()
+        expected = [["first", "second"]] if may_join else [["first"], ["second"]]
+        assert store.calls == [(loop_thread, names) for names in expected]
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    store.close()
