@@ -21,7 +21,8 @@ as at most ``COMMIT_SAMPLE_CAP`` times the limit: a checkpoint's writes that del
 ``fdatasync`` do not send the commits to the thread, a run of slow ones (a slow disk) does.
 
 A commit that is due waits up to ``COMMIT_YIELDS`` loop turns while other callbacks are ready to
-run and fewer than ``COMMIT_YIELD_WAITERS`` requests wait for it: requests that were read in the
+run, fewer than ``COMMIT_YIELD_WAITERS`` requests wait for it and (where the HTTP server says so,
+``may_join``) another request could still join it: requests that were read in the
 meantime (their handlers are queued behind the commit) mark their changes first and share its
 ``fdatasync``, instead of each paying one of their own. A large batch commits at once: under
 load, waiting longer costs its requests more than the shared ``fdatasync`` saves.
