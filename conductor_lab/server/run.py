@@ -167,7 +167,7 @@ async def open_server(
         bound = sockets[0].getsockname()[1]
         if grpc_port is not None:
             rpc = await _start_grpc(executor, host, grpc_port, token, max_body_bytes)
-        else:  # every request comes through this server: the commits may count on its count
+        else:  # every request comes through this server: it knows whether one could still join a commit
             executor.committer.may_join = server.may_send
         grpc_target = rpc.target if rpc is not None else None
         yield RunningServer(f"http://{_url_host(host)}:{bound}", host, bound, executor, grpc_target)

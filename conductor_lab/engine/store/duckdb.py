@@ -55,7 +55,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -504,14 +504,13 @@ def _rows_view(
     reads, for the statements run inside: one NumPy object array per column (references to the
     rows' own values, no copy), scanned by DuckDB directly. That took 14-15 ms for 3,000 task rows
     where a JSON text parameter parsed with ``from_json`` took 33 ms (and an Arrow table, which
-    would be faster still, makes pyarrow import pandas into the server). Raises ValueError on rows
-    of the wrong width."""
+    would be faster still, makes pyarrow import pandas into the server). ``rows``: at least one
+    (every caller skips empty tables). Raises ValueError on rows of the wrong width."""
     n = len(rows)
-    cols: Iterable[Sequence[Any]] = zip(*rows, strict=True) if n else [()] * len(columns)
     try:
         arrays = {
             name: np.fromiter(col, dtype=object, count=n)
-            for (name, _), col in zip(columns, cols, strict=True)
+            for (name, _), col in zip(columns, zip(*rows, strict=True), strict=True)
         }
     except ValueError as e:
         raise ValueError(f"rows do not have the {len(columns)} columns {[c for c, _ in columns]}: {e}") from e
