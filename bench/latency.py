@@ -58,6 +58,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -452,6 +453,60 @@ class SustainedFigures:
     errors: int
     drained: bool
     completed_by_search: int
+    loop: LoopHealth | None = None  # the server's own view of the section, from /metrics and its log
+
+
+@dataclass
+class LoopHealth:
+    """What stopped the server's event loop during section 4 (GET /metrics before and after;
+    the loop watch's warnings from the server's log, engine/loopwatch.py)."""
+
+    ticks: int  # lag timer ticks (one every 0.1 s)
+    lag_over: dict[float, int]  # ticks later than each bound (seconds)
+    gc_over: dict[str, dict[float, int]]  # per generation: collections longer than each bound
+    gc_count: dict[str, int]
+    commits: int
+    commit_over: dict[float, int]  # group commits (first change -> durable) longer than each bound
+    warnings: list[str]
+
+
+#: bounds (seconds) reported by LoopHealth; each is a bucket bound of the server's histograms
+LAG_BOUNDS = (0.025, 0.05, 0.1)
+GC_BOUNDS = (0.01, 0.025, 0.05)
+COMMIT_BOUNDS = (0.032, 0.064, 0.128)
+
+
+def scrape_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
+        text = r.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def loop_health(before: dict[Any, float], after: dict[Any, float], warnings: list[str]) -> LoopHealth:
+    def delta(name: str, **labels: str) -> int:
+        key = (name, frozenset(labels.items()))
+        return round(after.get(key, 0.0) - before.get(key, 0.0))
+
+    def over(hist: str, bounds: tuple[float, ...], **labels: str) -> dict[float, int]:
+        total = delta(hist + "_count", **labels)
+        return {b: total - delta(hist + "_bucket", le=str(b), **labels) for b in bounds}
+
+    gens = ("0", "1", "2")
+    return LoopHealth(
+        ticks=delta("conductor_lab_event_loop_lag_seconds_count"),
+        lag_over=over("conductor_lab_event_loop_lag_seconds", LAG_BOUNDS),
+        gc_over={g: over("conductor_lab_gc_pause_seconds", GC_BOUNDS, generation=g) for g in gens},
+        gc_count={g: delta("conductor_lab_gc_pause_seconds_count", generation=g) for g in gens},
+        commits=delta("conductor_lab_commit_latency_seconds_count"),
+        commit_over=over("conductor_lab_commit_latency_seconds", COMMIT_BOUNDS),
+        warnings=warnings,
+    )
 
 
 def section_sustained(
@@ -512,6 +567,9 @@ def section_sustained(
                 steal.append((t1 - t_begin, steal_ticks() - steal0))
                 next_steal += 1.0
 
+    metrics0 = scrape_metrics(server.url)
+    log_path = server.log_dir / f"server-{server.starts}.err"
+    log_offset = log_path.stat().st_size
     cpu0 = server.cpu_seconds()
     sampler_thread = threading.Thread(target=sampler, daemon=True)
     sampler_thread.start()
@@ -529,6 +587,10 @@ def section_sustained(
     cpu_s = server.cpu_seconds() - cpu0
     elapsed = mono() - t_begin
     load.join()
+    with open(log_path, "rb") as f:
+        f.seek(log_offset)
+        warnings = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if "event loop ran" in ln]
+    loop = loop_health(metrics0, scrape_metrics(server.url), warnings)
     c = RawClient(server.api)
     try:
         by_search = c.search_total(f"workflowType IN ({SUS_WF}) AND status IN (COMPLETED)")
@@ -548,6 +610,7 @@ def section_sustained(
         errors=sum(load.errors) + sum(start_errors),
         drained=load.tasks_done() >= started,
         completed_by_search=by_search,
+        loop=loop,
     )
 
 
@@ -743,6 +806,8 @@ def report_sustained(s: SustainedFigures) -> bool:
         print(
             f"   {len(slow)} requests over 100 ms; the slowest (answered at, from the section's start): {shown}"
         )
+    if s.loop is not None:
+        report_loop_health(s.loop)
     worst = max(all_lat, default=math.nan)
     size_ok = s.seconds >= SUSTAINED_CHECK_S and s.started >= SUSTAINED_CHECK_WORKFLOWS
     print(f"   no acknowledged request > 100 ms: max {ms(worst)} -> {verdict(worst <= TARGET_SUSTAINED_MAX)}; "
@@ -752,6 +817,20 @@ def report_sustained(s: SustainedFigures) -> bool:
              f"section-3 rate >= {2 * SUSTAINED_CHECK_WORKFLOWS / SUSTAINED_CHECK_S:,.0f}/s at half of it)"))  # fmt: skip
     print(f"   errors {s.errors}; all started workflows completed: {s.drained}")
     return bool(s.errors or not s.drained or s.completed_by_search != s.started)
+
+
+def report_loop_health(h: LoopHealth) -> None:
+    """The server's own account of section 4: what held its event loop (engine/loopwatch.py)."""
+
+    def counts(d: dict[float, int]) -> str:
+        return ", ".join(f"> {b * 1000:g} ms: {n}" for b, n in d.items())
+
+    print(f"   server's loop (GET /metrics over the section): lag timer {h.ticks} ticks, late {counts(h.lag_over)}")
+    print("   GC pauses: " + "; ".join(f"gen{g} {h.gc_count[g]} ({counts(h.gc_over[g])})" for g in h.gc_count))
+    print(f"   group commits {h.commits}, first change -> durable {counts(h.commit_over)}")
+    print(f"   the server's stall warnings (a tick >= 100 ms late, at most one per 10 s): {len(h.warnings)}")
+    for w in h.warnings[:10]:
+        print(f"     {w}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

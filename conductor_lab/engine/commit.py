@@ -372,6 +372,8 @@ class GroupCommitter:
         self._hold_timer: asyncio.TimerHandle | None = None
         self.commits = 0
         self.rows = 0
+        #: the longest ``store.commit`` since the loop watch last reset it (seconds)
+        self.slowest_commit = 0.0
         self.failed: BaseException | None = None
         self.metrics: NullMetrics = NO_METRICS
         self.latencies: deque[float] = deque(maxlen=LATENCY_RING)  # seconds, first change -> durable
@@ -652,6 +654,8 @@ class GroupCommitter:
 
     def _done(self, pending: _Pending, exc: BaseException | None, n: int, seconds: float) -> None:
         self._inflight = None
+        if seconds > self.slowest_commit:
+            self.slowest_commit = seconds
         w = COMMIT_AVERAGE_WEIGHT
         sample = min(seconds, COMMIT_SAMPLE_CAP * self.inline_below) if self.inline_below > 0 else seconds
         self.commit_seconds = (1.0 - w) * self.commit_seconds + w * sample
@@ -672,6 +676,11 @@ class GroupCommitter:
                 self._kick()
             else:
                 self._arm_lazy()
+
+    @property
+    def maintaining(self) -> bool:
+        """Store maintenance (a fold, maybe a checkpoint) is running on its thread."""
+        return self._maintaining
 
     def _maintain(self) -> None:
         """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""

@@ -28,11 +28,12 @@ from typing import Any
 from conductor_lab.engine import ids
 from conductor_lab.engine.commit import GroupCommitter
 from conductor_lab.engine.events import EventService
+from conductor_lab.engine.loopwatch import LoopWatch
 from conductor_lab.engine.metadata import Metadata
 from conductor_lab.engine.metrics import NO_METRICS, Metrics, NullMetrics
 from conductor_lab.engine.model import Task, Workflow
 from conductor_lab.engine.queue import MemoryQueue
-from conductor_lab.engine.runtime import Runtime
+from conductor_lab.engine.runtime import FINISHED_CACHE, Runtime
 from conductor_lab.engine.services.definitions import DefinitionService
 from conductor_lab.engine.services.search import SearchService
 from conductor_lab.engine.services.sql import SqlService
@@ -62,7 +63,7 @@ class Executor:
         store: Store,
         *,
         clock: Callable[[], int] | None = None,
-        finished_cache: int = 10_000,
+        finished_cache: int = FINISHED_CACHE,
         new_id: Callable[[], str] | None = None,
         metrics: bool = True,
         archive_after_days: float | None = None,
@@ -75,6 +76,8 @@ class Executor:
         self.rt = Runtime(store, self.clock, finished_cache=finished_cache)
         self.metrics: NullMetrics = Metrics(self.rt) if metrics else NO_METRICS
         self.rt.metrics = self.rt.limits.metrics = self.metrics
+        #: the event loop's lag timer and GC pause hook (engine/loopwatch.py); set by start()
+        self.loopwatch: LoopWatch | None = None
         #: wall-clock seconds when start() began (status: uptime); 0 before
         self.started_at = 0.0
         #: seconds start() took to load definitions and running workflows
@@ -171,6 +174,8 @@ class Executor:
         await self.rt.read(self._recover)
         self.recovery_seconds = time.perf_counter() - began
         self.metrics.recovered(self.recovery_seconds)
+        self.loopwatch = LoopWatch(loop, self.metrics, self.rt.committer)
+        self.loopwatch.start()
         self.timers.rearm()
         if self.archive_policy is not None:
             store = self.rt.store
@@ -213,6 +218,8 @@ class Executor:
             await self.rt.loop.run_in_executor(None, self.archiver.stop)
         await self.wx.close()
         self.timers.cancel()
+        if self.loopwatch is not None:
+            self.loopwatch.stop()
         self.sql.close()  # stops running queries before the store closes
         await self.rt.close()
 

@@ -50,6 +50,8 @@ __all__ = ["Metrics", "NullMetrics", "NO_METRICS", "WorkflowCounts", "count_work
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
 #: seconds, for the group commit (first change queued -> durable) and the journal fold
 COMMIT_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 4.096)
+#: seconds, for the event loop's lag and the garbage collector's pauses (engine/loopwatch.py)
+PAUSE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 #: changes (rows) in one group commit
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 #: workflows counted per slice at scrape time before yielding the loop (a million take ~0.3 s)
@@ -95,6 +97,12 @@ class NullMetrics:
 
     def recovered(self, seconds: float) -> None:
         """Loading definitions and running workflows at start took ``seconds``."""
+
+    def loop_lag(self, seconds: float) -> None:
+        """The loop watch's timer ran ``seconds`` late (engine/loopwatch.py)."""
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        """A garbage collection of ``generation`` took ``seconds`` (any thread of the process)."""
 
 
 NO_METRICS = NullMetrics()
@@ -186,6 +194,18 @@ _HISTOGRAMS: dict[str, tuple[str, str, tuple[str, ...], tuple[float, ...]]] = {
         (),
         COMMIT_BUCKETS,
     ),
+    "_lag": (
+        "conductor_lab_event_loop_lag_seconds",
+        "How late a timer due every 0.1 s ran on the engine's event loop (every request waits for it)",
+        (),
+        PAUSE_BUCKETS,
+    ),
+    "_gc": (
+        "conductor_lab_gc_pause_seconds",
+        "Python garbage collections in the server's process, by generation (each holds the GIL)",
+        ("generation",),
+        PAUSE_BUCKETS,
+    ),
 }
 
 #: name (``_total`` is appended), help, label names: the counters, by the attribute holding them
@@ -250,6 +270,10 @@ class Metrics(NullMetrics):
         self._commit_h = self._commit[()]
         self._group_h = self._group[()]
         self._fold_h = self._fold[()]
+        self._lag: dict[tuple[()], _Hist] = {(): _Hist(len(PAUSE_BUCKETS))}
+        self._lag_h = self._lag[()]
+        self._gc: dict[str, _Hist] = {str(g): _Hist(len(PAUSE_BUCKETS)) for g in range(3)}
+        self._gc_h = [self._gc[str(g)] for g in range(3)]
         self.recovery_seconds = 0.0
         self._counts = WorkflowCounts()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -341,6 +365,18 @@ class Metrics(NullMetrics):
 
     def recovered(self, seconds: float) -> None:
         self.recovery_seconds = seconds
+
+    def loop_lag(self, seconds: float) -> None:
+        h = self._lag_h
+        h.counts[bisect_left(PAUSE_BUCKETS, seconds)] += 1
+        h.total += seconds
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        # runs on whichever thread collects; collections never overlap, and the GIL keeps these
+        # updates whole against a scrape on the loop
+        h = self._gc_h[generation]
+        h.counts[bisect_left(PAUSE_BUCKETS, seconds)] += 1
+        h.total += seconds
 
     # -- scrape ----------------------------------------------------------------------------------
 

@@ -46,12 +46,17 @@ ACTIVE_WORKER_WINDOW_MS = 10_000
 NO_DOMAIN = "NO_DOMAIN"
 #: poll data is kept in memory on every poll and persisted at most this often per queue
 POLL_DATA_PERSIST_MS = 1000
+#: finished workflows kept in memory with their tasks (older ones are read from the store). Every
+#: full pass of the cyclic collector walks them: ~4 us each, so 10,000 made 30-60 ms pauses of the
+#: event loop under a sustained load; 2,000 keep them near 10 ms (docs/performance.md, "What
+#: stops the loop")
+FINISHED_CACHE = 2_000
 
 
 class Runtime:
     """Hot state over a ``Store``: workflows, tasks, queue, poll data, definitions."""
 
-    def __init__(self, store: Store, clock: Callable[[], int], *, finished_cache: int = 10_000) -> None:
+    def __init__(self, store: Store, clock: Callable[[], int], *, finished_cache: int = FINISHED_CACHE) -> None:
         self.store = store
         self.clock = clock
         self.meta = Metadata()

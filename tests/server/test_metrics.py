@@ -166,6 +166,37 @@ def test_counters_move_by_the_right_amounts_and_queue_depth_matches_the_api(
     assert value(s, "task_update_conflict_total", workflowName=wf, taskType=t1, status="COMPLETED") == 1
 
 
+
+def test_the_event_loop_lag_and_gc_pauses_are_exposed(http: httpx.Client, server: ServerProcess) -> None:
+    """The loop watch's timer ticks every 0.1 s on the server's loop; collections are timed by
+    generation (three series, present from the start)."""
+    first = value(scrape(server), "conductor_lab_event_loop_lag_seconds_count")
+
+    def ticked() -> Samples | None:
+        s = scrape(server)
+        return s if value(s, "conductor_lab_event_loop_lag_seconds_count") >= first + 3 else None
+
+    s = wait_until(ticked, timeout=30, what="three more lag ticks")
+    assert s is not None
+    assert value(s, "conductor_lab_event_loop_lag_seconds_bucket", le="+Inf") == value(
+        s, "conductor_lab_event_loop_lag_seconds_count"
+    )
+    assert value(s, "conductor_lab_event_loop_lag_seconds_sum") >= 0
+    for gen in ("0", "1", "2"):
+        assert ("conductor_lab_gc_pause_seconds_count", frozenset({("generation", gen)})) in s, gen
+    # the server collects as it serves: a few hundred workflows allocate enough for gen-0 passes
+    wf, t = uid("m_gcwf"), uid("m_gct")
+    register_chain(http, wf, [t])
+    before = value(s, "conductor_lab_gc_pause_seconds_count", generation="0")
+
+    def collected() -> bool:
+        for i in range(100):
+            start(http, wf, {"i": i, "pad": "x" * 200})
+        return value(scrape(server), "conductor_lab_gc_pause_seconds_count", generation="0") > before
+
+    wait_until(collected, timeout=60, what="a young-generation collection timed while workflows start")
+
+
 def test_timeouts_and_limits_are_counted(http: httpx.Client, server: ServerProcess) -> None:
     t_resp, t_poll, t_rate, t_conc = uid("m_resp"), uid("m_pollto"), uid("m_rate"), uid("m_conc")
     register_defs(
