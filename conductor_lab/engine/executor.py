@@ -174,8 +174,6 @@ class Executor:
         await self.rt.read(self._recover)
         self.recovery_seconds = time.perf_counter() - began
         self.metrics.recovered(self.recovery_seconds)
-        self.loopwatch = LoopWatch(loop, self.metrics, self.rt.committer)
-        self.loopwatch.start()
         self.timers.rearm()
         if self.archive_policy is not None:
             store = self.rt.store
@@ -186,6 +184,8 @@ class Executor:
                 store, self.archive_policy, loop, self._archive_round, interval_s=interval, batch=batch
             )
             self.archiver.start()
+        self.loopwatch = LoopWatch(loop, self.metrics, self.rt.committer)
+        self.loopwatch.start()
 
     def _recover(self) -> None:
         self.rt.recover(self.timers.arm)
