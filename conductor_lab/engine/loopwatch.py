@@ -10,7 +10,8 @@ loop whose ``fdatasync`` a DuckDB checkpoint, writing beside it, stretched (docs
 :class:`LoopWatch` measures both, cheaply:
 
 - **lag**: a timer due every ``LAG_INTERVAL_SECONDS`` notes how late it ran
-  (``conductor_lab_event_loop_lag_seconds``). Ten timers a second cost nothing measurable.
+  (``conductor_lab_event_loop_lag_seconds``). A tick costs ~3.5 us of CPU with the loop's timer
+  handling (measured with the interval at 0): ten a second are ~35 us per second.
 - **collector pauses**: a ``gc.callbacks`` hook times every collection, by generation
   (``conductor_lab_gc_pause_seconds``). The hook is process-wide: in a notebook kernel it also
   times the kernel's own collections, which stop the server's loop just the same (the GIL).
