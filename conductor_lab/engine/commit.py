@@ -92,6 +92,10 @@ COMMIT_YIELDS = 4
 #: its spread. More turns (8) did not lower the commits further. With fewer clients than this, a
 #: commit that all of them wait for goes at once (``GroupCommitter.may_join``).
 COMMIT_YIELD_WAITERS = 8
+#: a ``store.commit`` at least this long logs a warning saying what ran beside it (seconds)...
+SLOW_COMMIT_LOG_SECONDS = 0.1
+#: ...at most one per this many seconds
+SLOW_COMMIT_LOG_EVERY_SECONDS = 10.0
 
 
 def others_ready(loop: asyncio.AbstractEventLoop) -> bool:
@@ -374,6 +378,7 @@ class GroupCommitter:
         self.rows = 0
         #: the longest ``store.commit`` since the loop watch last reset it (seconds)
         self.slowest_commit = 0.0
+        self._slow_logged_at = -SLOW_COMMIT_LOG_EVERY_SECONDS
         self.failed: BaseException | None = None
         self.metrics: NullMetrics = NO_METRICS
         self.latencies: deque[float] = deque(maxlen=LATENCY_RING)  # seconds, first change -> durable
@@ -656,6 +661,8 @@ class GroupCommitter:
         self._inflight = None
         if seconds > self.slowest_commit:
             self.slowest_commit = seconds
+        if seconds >= SLOW_COMMIT_LOG_SECONDS:
+            self._log_slow(seconds, n)
         w = COMMIT_AVERAGE_WEIGHT
         sample = min(seconds, COMMIT_SAMPLE_CAP * self.inline_below) if self.inline_below > 0 else seconds
         self.commit_seconds = (1.0 - w) * self.commit_seconds + w * sample
@@ -676,6 +683,28 @@ class GroupCommitter:
                 self._kick()
             else:
                 self._arm_lazy()
+
+    def _log_slow(self, seconds: float, n: int) -> None:
+        """Every request in a group waits for its commit: say what ran beside a slow one (a
+        checkpoint's write-back is the usual cause, docs/performance.md, "What stops the loop")."""
+        now = perf_counter()
+        if now - self._slow_logged_at < SLOW_COMMIT_LOG_EVERY_SECONDS:
+            return
+        self._slow_logged_at = now
+        where = "on the event loop" if self.on_loop else "on the writer thread"
+        log.warning(
+            "a group commit of %d changes took %.0f ms (%s); %s",
+            n,
+            seconds * 1000,
+            where,
+            self.beside(),
+        )
+
+    def beside(self) -> str:
+        """What store maintenance runs now, in words (for warnings)."""
+        if getattr(self.store, "checkpointing", False):
+            return "a checkpoint was running"
+        return "a fold was running" if self._maintaining else "no fold was running"
 
     @property
     def maintaining(self) -> bool:

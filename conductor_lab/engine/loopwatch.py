@@ -112,11 +112,10 @@ class LoopWatch:
     def _since_last_tick(self) -> str:
         gc_s, gen = self._gc_max
         commit_s = self.committer.slowest_commit
-        fold = "a fold was running" if self.committer.maintaining else "no fold was running"
         parts = [
             f"longest GC pause {gc_s * 1000:.0f} ms (generation {gen})" if gc_s >= 0.001 else "no GC pause",
             f"slowest commit {commit_s * 1000:.0f} ms" if commit_s >= 0.001 else "no slow commit",
-            fold,
+            self.committer.beside(),
         ]
         if gc_s < 0.001 and commit_s < 0.001:
             parts.append("so: work on the loop itself, or the host (CPU steal)")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import re
 import threading
 import time
 import weakref
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from conductor_lab.engine import commit
 from conductor_lab.engine.commit import (
     COMMIT_YIELDS,
     INLINE_COMMIT_SECONDS,
@@ -464,6 +467,34 @@ def test_a_due_commit_goes_at_once_when_no_other_request_could_join(tmp_path: Pa
         await c.flush()
         expected = [["first", "second"]] if may_join else [["first"], ["second"]]
         assert store.calls == [(loop_thread, names) for names in expected]
+
+    run(store, body, inline_below=INLINE_COMMIT_SECONDS)
+    store.close()
+
+
+def test_a_slow_commit_is_logged_with_what_ran_beside_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request of a group waits for its commit: one over SLOW_COMMIT_LOG_SECONDS says so
+    (once per SLOW_COMMIT_LOG_EVERY_SECONDS), naming a checkpoint running beside it."""
+    monkeypatch.setattr(commit, "SLOW_COMMIT_LOG_SECONDS", 0.05)
+    store = RecordingStore(tmp_path / "c.duckdb")
+
+    async def body(c: GroupCommitter) -> None:
+        with caplog.at_level(logging.WARNING, logger="conductor_lab.engine.commit"):
+            await commit_one(store, c, 0)  # quick: nothing logged
+            assert not caplog.records
+            store.delay = 0.06
+            store.checkpointing = True  # as DuckDBStore sets it around its CHECKPOINT
+            await commit_one(store, c, 1)
+            store.checkpointing = False
+            await commit_one(store, c, 2)  # slow again, within the rate limit: not logged
+            store.delay = 0.0
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert "a group commit of" in warning and "(on the event loop)" in warning, warning
+        assert "a checkpoint was running" in warning, warning
+        took = re.search(r"took (\d+) ms", warning)
+        assert took is not None and int(took.group(1)) >= 60, warning
 
     run(store, body, inline_below=INLINE_COMMIT_SECONDS)
     store.close()

@@ -599,6 +599,8 @@ class DuckDBStore:
     ) -> None:
         self.path = str(path)
         self.durable = durable
+        #: a CHECKPOINT is running on the fold's thread (read by the commit warnings)
+        self.checkpointing = False
         #: fault injection for the crash tests (CONDUCTOR_LAB_CRASH); None otherwise
         self._crash: CrashPoints | None
         self._crash, archive_crash = store_crash_points()
@@ -799,10 +801,13 @@ class DuckDBStore:
         except OSError:
             return
         if wal >= CHECKPOINT_WAL_BYTES:
+            self.checkpointing = True
             try:
                 con.execute("CHECKPOINT")
             except duckdb.Error as exc:  # e.g. a long read transaction is open: try again later
                 log.debug("checkpoint skipped: %s", exc)
+            finally:
+                self.checkpointing = False
 
     @staticmethod
     def _validate(b: Batch) -> None:
