@@ -706,11 +706,6 @@ class GroupCommitter:
             return "a checkpoint was running"
         return "a fold was running" if self._maintaining else "no fold was running"
 
-    @property
-    def maintaining(self) -> bool:
-        """Store maintenance (a fold, maybe a checkpoint) is running on its thread."""
-        return self._maintaining
-
     def _maintain(self) -> None:
         """Store housekeeping on its own thread, beside the commits (nobody waits for it)."""
         self._maintaining = True

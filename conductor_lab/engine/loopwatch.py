@@ -66,9 +66,8 @@ class LoopWatch:
         #: the longest collection since the previous tick: (seconds, generation)
         self._gc_max = (0.0, 0)
         self._warned_at = -STALL_LOG_EVERY_SECONDS
-        #: ticks run, and the largest lag seen (seconds)
+        #: ticks run
         self.ticks = 0
-        self.max_lag = 0.0
 
     def start(self) -> None:
         if self._gc_hook is None:
@@ -81,10 +80,7 @@ class LoopWatch:
         ``gc.freeze()`` after recovery) is not reported as a stall."""
         if self._timer is not None:
             self._timer.cancel()
-        self._gc_max = (0.0, 0)
-        self.committer.slowest_commit = 0.0
-        self._due = self.loop.time() + LAG_INTERVAL_SECONDS
-        self._timer = self.loop.call_at(self._due, self._tick)
+        self._arm(self.loop.time())
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -99,11 +95,13 @@ class LoopWatch:
         lag = max(0.0, now - self._due)
         self.ticks += 1
         self.metrics.loop_lag(lag)
-        if lag > self.max_lag:
-            self.max_lag = lag
         if lag >= STALL_LOG_SECONDS and now - self._warned_at >= STALL_LOG_EVERY_SECONDS:
             self._warned_at = now
             log.warning("the event loop ran %.0f ms late: %s", lag * 1000, self._since_last_tick())
+        self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        """A new interval from ``now``: forget what the last one saw, set the next tick."""
         self._gc_max = (0.0, 0)
         self.committer.slowest_commit = 0.0
         self._due = now + LAG_INTERVAL_SECONDS

@@ -109,7 +109,6 @@ def test_a_held_loop_is_measured_and_logged_with_what_happened_meanwhile(
             await c.barrier()
             c.store.delay = 0.0  # type: ignore[attr-defined]
             await ticks(watch, 1)
-        assert watch.max_lag >= HOLD - LAG_INTERVAL_SECONDS
         warning = own_warnings(caplog)[-1]
         assert "the event loop ran" in warning and "ms late" in warning
         slowest = re.search(r"slowest commit (\d+) ms", warning)
@@ -197,7 +196,7 @@ def test_stall_warnings_are_rate_limited(
             for _ in range(2):
                 time.sleep(HOLD)
                 await ticks(watch, 1)
-        assert watch.max_lag >= HOLD - LAG_INTERVAL_SECONDS
 
-    watched(tmp_path, body)
-    assert len(own_warnings(caplog)) == 1
+    metrics = watched(tmp_path, body)
+    assert sum(lag >= HOLD - LAG_INTERVAL_SECONDS for lag in metrics.lags) >= 2  # two stalls...
+    assert len(own_warnings(caplog)) == 1  # ...one warning
