@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -301,6 +302,19 @@ class RawClient:
 
 # ------------------------------------------------------------------------------------------------
 # Figures
+
+
+def scrape_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``GET {url}/metrics`` as {(sample name, its labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
+        text = r.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def percentile(values: Sequence[float], p: float) -> float:

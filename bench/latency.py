@@ -58,7 +58,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,7 @@ from _common import (  # noqa: E402
     percentile,
     print_table,
     rate,
+    scrape_metrics,
     steal_ticks,
     verdict,
 )
@@ -474,18 +474,6 @@ class LoopHealth:
 LAG_BOUNDS = (0.025, 0.05, 0.1)
 GC_BOUNDS = (0.01, 0.025, 0.05)
 COMMIT_BOUNDS = (0.032, 0.064, 0.128)
-
-
-def scrape_metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
-        text = r.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def loop_health(before: dict[Any, float], after: dict[Any, float], warnings: list[str]) -> LoopHealth:

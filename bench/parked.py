@@ -16,6 +16,11 @@ stays RUNNING with one SCHEDULED task in the queue. Steps:
    prints it after recovery has rebuilt workflows and queues from DuckDB); queue size == N
    again; RSS after restart per workflow.
 
+``--kill``: step 4 is a crash instead: SIGKILL the moment the last start is acknowledged, before
+anything else is asked of the server, so the commit log still holds the batches not yet folded
+into DuckDB (the fold runs every 2 s or 2,048 commits) and the restart replays them. Step 3's
+figures are then read after the restart only, and every acknowledged start must be back.
+
 Targets (issue): <= 2 KB RSS per running workflow; restart <= 60 s. Ctrl-C stops everything.
 """
 
@@ -49,6 +54,7 @@ from _common import (  # noqa: E402
     percentile,
     print_table,
     rate,
+    scrape_metrics,
     verdict,
 )
 
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--starters", type=int, default=2, help="starter processes (default 2)")
     ap.add_argument("--threads", type=int, default=32, help="connections per starter process (default 32)")
     ap.add_argument("--no-fsync", action="store_true", help="run the server with --no-fsync")
+    ap.add_argument("--kill", action="store_true", help="crash (SIGKILL) instead of SIGTERM: recovery replays the log")
     ap.add_argument("--time-limit", type=float, default=900.0, help="stop starting after this many seconds")
     ap.add_argument("--progress", type=float, default=10.0, help="seconds between progress lines")
     ap.add_argument("--server-log-level", default=None, help="server --log-level (default: server default)")
@@ -283,26 +290,36 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"starting: {args.starters} processes x {args.threads} connections", flush=True)
         n, secs, lat, errors, early = start_many(server, args)
-        rss1 = settle_rss(server)
-        c = RawClient(server.api)
-        qsize1 = c.queue_size(TASK_TYPE)
-        t0 = time.perf_counter()
-        running1 = c.search_total(f"workflowType = '{WF_NAME}' AND status = 'RUNNING'")
-        search_s = time.perf_counter() - t0
-        c.close()
-        db1 = server.db_bytes()
-        print(f"started {n:,} in {secs:.1f}s = {rate(n, secs):,.0f}/s (errors {errors}"
-              f"{', stopped early by the time limit' if early else ''})", flush=True)  # fmt: skip
-
-        print("stopping (SIGTERM) ...", flush=True)
-        stop_s = server.stop()
-        code1 = server.returncode()
-        db2 = server.db_bytes()
-        print(f"stopped in {stop_s:.2f}s (exit {code1}); restarting on the same file ...", flush=True)
+        unfolded = 0.0
+        if args.kill:
+            unfolded = scrape_metrics(server.url).get(("conductor_lab_journal_unfolded_records", frozenset()), 0.0)
+            server.kill()
+            print(f"started {n:,} in {secs:.1f}s = {rate(n, secs):,.0f}/s (errors {errors}); killed (SIGKILL) with "
+                  f"{unfolded:,.0f} group commits not folded into DuckDB", flush=True)  # fmt: skip
+            rss1 = qsize1 = running1 = 0
+            search_s, stop_s, code1 = 0.0, 0.0, server.returncode()
+            db1 = db2 = server.db_bytes()
+        else:
+            rss1 = settle_rss(server)
+            c = RawClient(server.api)
+            qsize1 = c.queue_size(TASK_TYPE)
+            t0 = time.perf_counter()
+            running1 = c.search_total(f"workflowType = '{WF_NAME}' AND status = 'RUNNING'")
+            search_s = time.perf_counter() - t0
+            c.close()
+            db1 = server.db_bytes()
+            print(f"started {n:,} in {secs:.1f}s = {rate(n, secs):,.0f}/s (errors {errors}"
+                  f"{', stopped early by the time limit' if early else ''})", flush=True)  # fmt: skip
+            print("stopping (SIGTERM) ...", flush=True)
+            stop_s = server.stop()
+            code1 = server.returncode()
+            db2 = server.db_bytes()
+        if not args.kill:
+            print(f"stopped in {stop_s:.2f}s (exit {code1}); restarting on the same file ...", flush=True)
         t_restart = time.perf_counter()
         restart_error = ""
         rss2 = qsize2 = running2 = 0
-        stop2_s, code2 = 0.0, None
+        recovery_s, stop2_s, code2 = 0.0, 0.0, None
         try:
             restart_s = server.start()
         except RuntimeError as e:
@@ -311,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"RESTART FAILED after {restart_s:.2f}s: {restart_error}", flush=True)
         if not restart_error:
             rss2 = server.rss()
+            recovery_s = scrape_metrics(server.url).get(("conductor_lab_recovery_seconds", frozenset()), 0.0)
             c = RawClient(server.api)
             qsize2 = c.queue_size(TASK_TYPE)
             running2 = c.search_total(f"workflowType = '{WF_NAME}' AND status = 'RUNNING'")
@@ -329,23 +347,35 @@ def main(argv: list[str] | None = None) -> int:
             ["start latency p50 / p99", f"{ms(percentile(lat, 50))} / {ms(percentile(lat, 99))}", "", ""],
             ["start errors", str(errors), "0", verdict(errors == 0)],
             ["server RSS before (idle, defs registered)", mib(rss0), "", ""],
-            ["server RSS after starting", mib(rss1), "", ""],
-            ["RSS per running workflow", f"{per1:,.0f} B", "<= 2,048 B", verdict(per1 <= TARGET_BYTES_PER_WF)],
-            ["queue size after starting", f"{qsize1:,}", f"= {n:,}", verdict(qsize1 == n)],
-            ["RUNNING by search (time)", f"{running1:,} ({search_s * 1000:.0f} ms)", f"= {n:,}", verdict(running1 == n)],
-            ["DuckDB file+wal while running", mib(db1), "", ""],
-            ["DuckDB file+wal after stop", mib(db2), "", ""],
-            ["DuckDB bytes per workflow", f"{db2 / max(1, n):,.0f} B", "", ""],
-            ["stop (SIGTERM -> exit)", f"{stop_s:.2f} s (exit {code1})", "exit 0", verdict(code1 == 0)],
-            ["restart (spawn -> listening, recovery)",
-             f"{restart_s:.2f} s" + (" FAILED" if restart_error else ""), "<= 60 s", verdict(ok_restart)],
-        ]  # fmt: skip
+        ]
+        if args.kill:
+            rows += [
+                ["group commits not folded at the kill", f"{unfolded:,.0f}", "", ""],
+                ["DuckDB file+wal+log at the kill", mib(db1), "", ""],
+            ]
+        else:
+            rows += [
+                ["server RSS after starting", mib(rss1), "", ""],
+                ["RSS per running workflow", f"{per1:,.0f} B", "<= 2,048 B", verdict(per1 <= TARGET_BYTES_PER_WF)],
+                ["queue size after starting", f"{qsize1:,}", f"= {n:,}", verdict(qsize1 == n)],
+                ["RUNNING by search (time)", f"{running1:,} ({search_s * 1000:.0f} ms)", f"= {n:,}",
+                 verdict(running1 == n)],
+                ["DuckDB file+wal while running", mib(db1), "", ""],
+                ["DuckDB file+wal after stop", mib(db2), "", ""],
+                ["DuckDB bytes per workflow", f"{db2 / max(1, n):,.0f} B", "", ""],
+                ["stop (SIGTERM -> exit)", f"{stop_s:.2f} s (exit {code1})", "exit 0", verdict(code1 == 0)],
+            ]
+        rows.append(
+            [f"restart after {'SIGKILL' if args.kill else 'SIGTERM'} (spawn -> listening, recovery)",
+             f"{restart_s:.2f} s" + (" FAILED" if restart_error else ""), "<= 60 s", verdict(ok_restart)]
+        )  # fmt: skip
         if restart_error:
             rows.append(["restart error (full line above)", restart_error[:60], "", "MISS"])
         else:
             rows += [
                 ["queue size after restart", f"{qsize2:,}", f"= {n:,}", verdict(qsize2 == n)],
                 ["RUNNING by search after restart", f"{running2:,}", f"= {n:,}", verdict(running2 == n)],
+                ["of it, loading definitions and running workflows", f"{recovery_s:.2f} s", "", ""],
                 ["server RSS after restart (at listening)", mib(rss2), "", ""],
                 ["RSS per running workflow after restart", f"{per2:,.0f} B", "<= 2,048 B",
                  verdict(per2 <= TARGET_BYTES_PER_WF)],
@@ -359,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         if server.alive():
             server.stop(60)
     print("\n" + "=" * 100)
-    print(f"bench/parked.py: {args.workflows:,} workflows, 1 parked SIMPLE task each; server {mode}; "
+    print(f"bench/parked.py{' --kill' if args.kill else ''}: {args.workflows:,} workflows, 1 parked SIMPLE task "
+          f"each; server {mode}; "
           f"{args.starters} starter processes x {args.threads} connections")  # fmt: skip
     print(machine_line())
     print(code_line())
