@@ -91,7 +91,7 @@ class Server:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._close_log()
-        self._err = open(self.log_dir / f"server-{self.starts}.err", "wb")  # noqa: SIM115
+        self._err = open(self.err_path, "wb")  # noqa: SIM115
         self._ready = threading.Event()
         self._stdout_tail = []
         self.url = ""
@@ -160,8 +160,13 @@ class Server:
     def db_bytes(self) -> int:
         return db_size(self.db_path)
 
+    @property
+    def err_path(self) -> Path:
+        """The current (latest) start's stderr: the server's log."""
+        return self.log_dir / f"server-{self.starts}.err"
+
     def output(self) -> str:
-        err = self.log_dir / f"server-{self.starts}.err"
+        err = self.err_path
         text = err.read_text(errors="replace")[-8000:] if err.exists() else ""
         return "--- stdout ---\n" + "\n".join(self._stdout_tail) + "\n--- stderr ---\n" + text
 

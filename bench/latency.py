@@ -556,7 +556,7 @@ def section_sustained(
                 next_steal += 1.0
 
     metrics0 = scrape_metrics(server.url)
-    log_path = server.log_dir / f"server-{server.starts}.err"
+    log_path = server.err_path
     log_offset = log_path.stat().st_size
     cpu0 = server.cpu_seconds()
     sampler_thread = threading.Thread(target=sampler, daemon=True)
