@@ -771,27 +771,15 @@ class Task:
 
     @classmethod
     def from_state(cls, data: dict[str, Any], node: WorkflowTask) -> Task:
-        """Rebuild from ``state_json`` (restart recovery)."""
+        """Rebuild from ``state_json`` (restart recovery: once per stored task)."""
         t = cls.__new__(cls)
         t.node = node
-        t.extra = None
-        known = set(cls.SCALARS)
-        for name in cls.SCALARS:
-            if name == "callbackFromWorker":
-                continue
-            setattr(t, name, data.get(name, _TASK_DEFAULTS.get(name)))
+        _task_loader(t, data)
         t.status = TaskStatus.of(t.status)
-        # share the strings every task of a type repeats (a million recovered tasks, one copy)
-        for name in ("taskType", "taskDefName", "workflowType", "referenceTaskName"):
-            v = getattr(t, name)
-            if isinstance(v, str):
-                setattr(t, name, sys.intern(v))
         t.inputData = data.get("inputData") or EMPTY
         t.outputData = data.get("outputData") or EMPTY
-        rest = {
-            k: v for k, v in data.items() if k not in known and k not in ("inputData", "outputData", "workflowTask")
-        }
-        t.extra = rest or None
+        # the keys no attribute holds, kept to be written back (a C-level subset test first)
+        t.extra = None if data.keys() <= _TASK_KNOWN else {k: v for k, v in data.items() if k not in _TASK_KNOWN} or None
         return t
 
 
@@ -839,6 +827,50 @@ _TASK_DEFAULTS: dict[str, Any] = {
     "rateLimitFrequencyInSeconds": 1,
     "firstStartTime": 0,
 }
+
+
+def _scalars_loader(
+    names: tuple[str, ...],
+    label: str,
+    *,
+    defaults: dict[str, Any] | None = None,
+    or_zero: tuple[str, ...] = (),
+    interned: tuple[str, ...] = (),
+) -> Callable[[Any, dict[str, Any]], None]:
+    """A function ``(record, data) -> None`` that sets each attribute in ``names`` from ``data``:
+    ``data.get(name, defaults[name])`` (the default only for a missing key), ``or 0`` for the names
+    in ``or_zero``, and strings ``sys.intern``ed for the names in ``interned`` (a million recovered
+    tasks share one copy of each type's strings).
+
+    The counterpart of ``_scalars_reader``, generated the same way: straight-line code, 2-3x faster
+    than ``setattr`` in a loop over the names, on the path of every record restart recovery loads."""
+    defaults = defaults or {}
+    lines = ["def load_scalars(record, data):", "    get = data.get"]
+    for name in names:
+        if not name.isidentifier():
+            raise ValueError(f"not an attribute name: {name!r}")
+        value = f"get({name!r}, {defaults[name]!r})" if name in defaults else f"get({name!r})"
+        if name in or_zero:
+            value += " or 0"
+        if name in interned:
+            lines += [f"    v = {value}", f"    record.{name} = intern(v) if v.__class__ is str else v"]
+        else:
+            lines.append(f"    record.{name} = {value}")
+    namespace: dict[str, Any] = {"intern": sys.intern}
+    # the code is built from the names and the defaults' reprs (ints and bools) only
+    exec(compile("\n".join(lines), f"<{label} loader>", "exec"), namespace)
+    loader: Callable[[Any, dict[str, Any]], None] = namespace["load_scalars"]
+    return loader
+
+
+_task_loader = _scalars_loader(
+    tuple(n for n in Task.SCALARS if n != "callbackFromWorker"),  # a class constant, not stored per task
+    "Task",
+    defaults=_TASK_DEFAULTS,
+    interned=("taskType", "taskDefName", "workflowType", "referenceTaskName"),
+)
+#: the keys of a stored task that attributes hold (the rest goes to ``extra``)
+_TASK_KNOWN = frozenset(Task.SCALARS) | {"inputData", "outputData", "workflowTask"}
 
 
 def node_json_cached(node: WorkflowTask) -> dict[str, Any]:
@@ -985,13 +1017,10 @@ class Workflow:
 
     @classmethod
     def from_state(cls, data: dict[str, Any], definition: WorkflowDef, snapshot_id: str) -> Workflow:
+        """Rebuild from ``state_json`` (restart recovery: once per running workflow)."""
         wf = cls.__new__(cls)
-        for name in cls.SCALARS:
-            setattr(wf, name, data.get(name))
+        _workflow_loader(wf, data)
         wf.status = WorkflowStatus.of(wf.status)
-        wf.priority = wf.priority or 0
-        for name in ("lastRetriedTime", "createTime", "updateTime", "endTime"):
-            setattr(wf, name, getattr(wf, name) or 0)
         wf.input = data.get("input") or EMPTY
         wf.output = data.get("output") or EMPTY
         wf.variables = data.get("variables") or EMPTY
@@ -1002,22 +1031,27 @@ class Workflow:
         wf.snapshotId = snapshot_id
         wf.tasks = []
         wf.index = None
-        known = set(cls.SCALARS) | {
-            "input",
-            "output",
-            "variables",
-            "taskToDomain",
-            "failedReferenceTaskNames",
-            "failedTaskNames",
-            "workflowName",
-            "workflowVersion",
-        }
-        rest = {k: v for k, v in data.items() if k not in known}
-        wf.extra = rest or None
+        wf.extra = (
+            None if data.keys() <= _WORKFLOW_KNOWN else {k: v for k, v in data.items() if k not in _WORKFLOW_KNOWN} or None
+        )
         return wf
 
 
 _workflow_scalars = _scalars_reader(Workflow.SCALARS, "status", "Workflow")
+_workflow_loader = _scalars_loader(
+    Workflow.SCALARS, "Workflow", or_zero=("priority", "lastRetriedTime", "createTime", "updateTime", "endTime")
+)
+#: the keys of a stored workflow that attributes hold or ``state_json`` derives (the rest: ``extra``)
+_WORKFLOW_KNOWN = frozenset(Workflow.SCALARS) | {
+    "input",
+    "output",
+    "variables",
+    "taskToDomain",
+    "failedReferenceTaskNames",
+    "failedTaskNames",
+    "workflowName",
+    "workflowVersion",
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """``Task.state_json`` / ``Workflow.state_json`` (what the store persists) read their scalars with
 generated straight-line code (``model._scalars_reader``); these tests hold it to the plain
-definition: every non-None scalar in ``SCALARS`` order, ``status`` as its string value."""
+definition: every non-None scalar in ``SCALARS`` order, ``status`` as its string value.
+``from_state`` (restart recovery) sets them back with generated code too (``_scalars_loader``):
+held to the plain loop over the names it replaced, and to the round trip."""
 
 from __future__ import annotations
 
 import random
+import sys
 from enum import Enum
 from typing import Any
 
@@ -16,6 +19,7 @@ from conductor_lab.engine.model import (
     Workflow,
     WorkflowDef,
     WorkflowStatus,
+    _scalars_loader,
     _scalars_reader,
 )
 
@@ -75,6 +79,115 @@ def test_workflow_state_json_is_every_non_none_scalar_in_order() -> None:
         assert list(got) == list(want)
         assert orjson.dumps(got) == orjson.dumps(want)
         assert type(got["status"]) is str
+
+
+TASK_DEFAULTS = {  # the plain definition: a missing key reads as these, a present None stays None
+    "retryCount": 0,
+    "retried": False,
+    "executed": False,
+    "seq": 0,
+    "pollCount": 0,
+    "scheduledTime": 0,
+    "startTime": 0,
+    "endTime": 0,
+    "updateTime": 0,
+    "startDelayInSeconds": 0,
+    "callbackAfterSeconds": 0,
+    "responseTimeoutSeconds": 0,
+    "workflowPriority": 0,
+    "iteration": 0,
+    "rateLimitPerFrequency": 0,
+    "rateLimitFrequencyInSeconds": 1,
+    "firstStartTime": 0,
+}
+WF_OR_ZERO = ("priority", "lastRetriedTime", "createTime", "updateTime", "endTime")
+WF_KNOWN = set(Workflow.SCALARS) | {
+    "input",
+    "output",
+    "variables",
+    "taskToDomain",
+    "failedReferenceTaskNames",
+    "failedTaskNames",
+    "workflowName",
+    "workflowVersion",
+}
+
+
+def random_state(rng: random.Random, names: list[str], status: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"status": status}
+    for name in names:
+        r = rng.random()
+        if r < 0.3:
+            continue  # missing: the default
+        data[name] = None if r < 0.45 else rng.choice([0, 9, "", "x", False, True])
+    if rng.random() < 0.4:
+        data["someNewField"] = {"kept": True}
+    return data
+
+
+def test_task_from_state_sets_what_the_plain_loop_did() -> None:
+    rng = random.Random(3)
+    names = [n for n in Task.SCALARS if n not in ("status", "callbackFromWorker")]
+    known = set(Task.SCALARS) | {"inputData", "outputData", "workflowTask"}
+    for _ in range(300):
+        data = random_state(rng, names, rng.choice(list(TaskStatus)).value)
+        if rng.random() < 0.5:
+            data["inputData"], data["callbackFromWorker"] = {"a": 1}, False
+        t = Task.from_state(data, WD.tasks[0])
+        for name in names:
+            assert getattr(t, name) == data.get(name, TASK_DEFAULTS.get(name)), name
+        assert t.status is TaskStatus(data["status"])
+        assert t.inputData == (data.get("inputData") or {}) and t.outputData == {}
+        rest = {k: v for k, v in data.items() if k not in known}
+        assert t.extra == (rest or None)
+        assert t.callbackFromWorker is True  # a class constant, never read from the record
+
+
+def test_workflow_from_state_sets_what_the_plain_loop_did() -> None:
+    rng = random.Random(5)
+    names = [n for n in Workflow.SCALARS if n != "status"]
+    for _ in range(300):
+        data = random_state(rng, names, rng.choice(list(WorkflowStatus)).value)
+        if rng.random() < 0.5:
+            data |= {"workflowName": "w", "workflowVersion": 3, "taskToDomain": {}, "variables": {"v": 1}}
+        wf = Workflow.from_state(data, WD, "snap")
+        for name in names:
+            want = data.get(name)
+            assert getattr(wf, name) == ((want or 0) if name in WF_OR_ZERO else want), name
+        assert wf.status is WorkflowStatus(data["status"])
+        assert wf.variables == (data.get("variables") or {}) and wf.taskToDomain is None
+        rest = {k: v for k, v in data.items() if k not in WF_KNOWN}
+        assert wf.extra == (rest or None)
+        assert (wf.definition, wf.snapshotId, wf.tasks, wf.index) == (WD, "snap", [], None)
+
+
+def test_state_round_trips_through_from_state() -> None:
+    wf = Workflow("wf-9", WD, "snap", 1_700_000_000_000)
+    wf.correlationId, wf.priority, wf.extra = "c-1", 4, {"someNewField": [1]}
+    t = Task("t-9", WD.tasks[0], wf, "t1", TaskStatus.IN_PROGRESS)
+    t.retryCount, t.pollCount, t.workerId, t.outputData = 2, 3, "w-1", {"y": 1}
+    t.extra = {"someNewField": "kept"}
+    for record, back in (
+        (t, lambda d: Task.from_state(d, WD.tasks[0])),
+        (wf, lambda d: Workflow.from_state(d, WD, "snap")),
+    ):
+        text = orjson.dumps(record.state_json())
+        assert orjson.dumps(back(orjson.loads(text)).state_json()) == text
+
+
+def test_recovered_strings_are_shared() -> None:
+    data = {"taskType": "".join(["ty", "pe_a"]), "status": "SCHEDULED", "referenceTaskName": "".join(["r", "0"])}
+    t = Task.from_state(data, WD.tasks[0])
+    assert t.taskType is sys.intern("type_a") and t.referenceTaskName is sys.intern("r0")
+
+
+def test_the_loader_refuses_what_is_not_an_attribute_name() -> None:
+    try:
+        _scalars_loader(("ok", "x = 1; import os"), "bad")
+    except ValueError as e:
+        assert "import os" in str(e)
+    else:
+        raise AssertionError("code in a name was accepted")
 
 
 def test_the_reader_refuses_what_is_not_an_attribute_name() -> None:
