@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 from conductor_lab.engine.model import (
+    _TASK_DEFAULTS,
+    _WORKFLOW_KNOWN,
     Task,
     TaskStatus,
     Workflow,
@@ -81,36 +83,9 @@ def test_workflow_state_json_is_every_non_none_scalar_in_order() -> None:
         assert type(got["status"]) is str
 
 
-TASK_DEFAULTS = {  # the plain definition: a missing key reads as these, a present None stays None
-    "retryCount": 0,
-    "retried": False,
-    "executed": False,
-    "seq": 0,
-    "pollCount": 0,
-    "scheduledTime": 0,
-    "startTime": 0,
-    "endTime": 0,
-    "updateTime": 0,
-    "startDelayInSeconds": 0,
-    "callbackAfterSeconds": 0,
-    "responseTimeoutSeconds": 0,
-    "workflowPriority": 0,
-    "iteration": 0,
-    "rateLimitPerFrequency": 0,
-    "rateLimitFrequencyInSeconds": 1,
-    "firstStartTime": 0,
-}
+# The loaders are generated from _TASK_DEFAULTS and these (model.py): the tests check the generated
+# code against the plain loop over the same data.
 WF_OR_ZERO = ("priority", "lastRetriedTime", "createTime", "updateTime", "endTime")
-WF_KNOWN = set(Workflow.SCALARS) | {
-    "input",
-    "output",
-    "variables",
-    "taskToDomain",
-    "failedReferenceTaskNames",
-    "failedTaskNames",
-    "workflowName",
-    "workflowVersion",
-}
 
 
 def random_state(rng: random.Random, names: list[str], status: str) -> dict[str, Any]:
@@ -135,7 +110,7 @@ def test_task_from_state_sets_what_the_plain_loop_did() -> None:
             data["inputData"], data["callbackFromWorker"] = {"a": 1}, False
         t = Task.from_state(data, WD.tasks[0])
         for name in names:
-            assert getattr(t, name) == data.get(name, TASK_DEFAULTS.get(name)), name
+            assert getattr(t, name) == data.get(name, _TASK_DEFAULTS.get(name)), name
         assert t.status is TaskStatus(data["status"])
         assert t.inputData == (data.get("inputData") or {}) and t.outputData == {}
         rest = {k: v for k, v in data.items() if k not in known}
@@ -156,7 +131,7 @@ def test_workflow_from_state_sets_what_the_plain_loop_did() -> None:
             assert getattr(wf, name) == ((want or 0) if name in WF_OR_ZERO else want), name
         assert wf.status is WorkflowStatus(data["status"])
         assert wf.variables == (data.get("variables") or {}) and wf.taskToDomain is None
-        rest = {k: v for k, v in data.items() if k not in WF_KNOWN}
+        rest = {k: v for k, v in data.items() if k not in _WORKFLOW_KNOWN}
         assert wf.extra == (rest or None)
         assert (wf.definition, wf.snapshotId, wf.tasks, wf.index) == (WD, "snap", [], None)
 
